@@ -1,0 +1,42 @@
+# The two commands of the README: `make run` (the product on the embedded default) and `make test` (every check).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export VAR_DIR ?= $(CURDIR)/var
+FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/tsconfig*.json -type f 2>/dev/null)
+
+.PHONY: run test deps frontend clean
+
+$(VENV)/.base: requirements/base.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/base.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.base requirements/dev.txt
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	touch $@
+
+frontend/node_modules/.installed: frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+frontend/dist/index.html: frontend/node_modules/.installed $(FRONTEND_SOURCES)
+	cd frontend && npm run build --silent
+
+frontend: frontend/dist/index.html
+
+deps: $(VENV)/.dev frontend/node_modules/.installed
+
+run: $(VENV)/.base frontend/dist/index.html
+	$(PY) manage.py migrate_all --verbosity 0
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	WEB_PORT=$(PORT) exec $(VENV)/bin/honcho -f Procfile start
+
+test: deps
+	$(PY) tests/run_all.py
+
+clean:
+	rm -rf $(VENV) frontend/node_modules frontend/dist

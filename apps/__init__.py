@@ -1,0 +1,1 @@
+"""Bounded contexts and shared libraries of the platform, one Django app each."""

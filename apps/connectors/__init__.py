@@ -1,0 +1,1 @@
+"""Protocol clients for external imputation services (Cloudgene, GA4GH WES, DRS); no models."""

@@ -1,0 +1,1 @@
+"""Resumable uploads, local/S3 storage, VCF pre-flight, results, downloads, retention."""

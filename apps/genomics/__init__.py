@@ -1,0 +1,1 @@
+"""VCF inspection and validation library; no models."""

@@ -1,0 +1,1 @@
+"""Job lifecycle and state machine, orchestration on Celery, templates, batches, schedules."""

@@ -1,0 +1,1 @@
+"""Health aggregation, Prometheus metrics, dashboard statistics, analytics, alerts."""

@@ -1,0 +1,1 @@
+"""The reference imputation node: a separate deployable speaking Cloudgene and GA4GH WES; imports no other context."""

@@ -1,0 +1,1 @@
+"""Notifications, preferences, e-mail and WebSocket push."""

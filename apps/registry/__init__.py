@@ -1,0 +1,1 @@
+"""Imputation services, reference panels, health checks, discovery and panel sync."""

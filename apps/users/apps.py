@@ -1,0 +1,9 @@
+"""App configuration of the users context."""
+
+from django.apps import AppConfig
+
+
+class UsersConfig(AppConfig):
+    name = "apps.users"
+    label = "users"
+    verbose_name = "Users"

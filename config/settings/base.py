@@ -1,0 +1,204 @@
+"""Platform settings, read from environment variables; PLATFORM_PROFILE picks embedded, postgres or production."""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from config.settings.profiles import (
+    ALIASES,
+    PROFILES,
+    databases,
+    env_secret,
+    production_problems,
+    public_pem_of,
+    random_token,
+    redis_endpoints,
+    rsa_private_key,
+    secret,
+)
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+env = environ.Env()
+
+PROFILE = env.str("PLATFORM_PROFILE", default="embedded")
+if PROFILE not in PROFILES:
+    raise ImproperlyConfigured(f"PLATFORM_PROFILE must be one of {', '.join(PROFILES)}, not {PROFILE!r}")
+VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
+DEPLOYABLE = env.str("DEPLOYABLE", default="monolith")
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = secret(env, "SECRET_KEY", profile=PROFILE, var_dir=VAR_DIR, make=random_token)
+JWT_SIGNING_KEY = secret(env, "JWT_SIGNING_KEY", profile=PROFILE, var_dir=VAR_DIR, make=rsa_private_key)
+INTERNAL_SERVICE_KEY = secret(env, "INTERNAL_SERVICE_KEY", profile=PROFILE, var_dir=VAR_DIR, make=random_token)
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=[] if PROFILE == "production" else ["127.0.0.1", "localhost", "[::1]"]
+)
+if PROFILE == "production":
+    _problems = production_problems(
+        debug=DEBUG,
+        secret_key=SECRET_KEY,
+        jwt_signing_key=JWT_SIGNING_KEY,
+        internal_service_key=INTERNAL_SERVICE_KEY,
+        allowed_hosts=ALLOWED_HOSTS,
+    )
+    if _problems:
+        raise ImproperlyConfigured("refusing to start in production: " + "; ".join(_problems))
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "apps.kernel",
+    "apps.connectors",
+    "apps.genomics",
+    "apps.users",
+    "apps.registry",
+    "apps.jobs",
+    "apps.files",
+    "apps.notifications",
+    "apps.monitoring",
+    "apps.node",
+    "gateway",
+    "legacy.imputation",
+]
+
+MIDDLEWARE = [
+    "apps.kernel.request_id.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+AUTH_USER_MODEL = "users.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+# --- databases: one per context, chosen by app label -------------------------------------------------
+DATABASES = databases(PROFILE, env, VAR_DIR)
+DATABASE_ROUTERS = ["config.routers.ContextRouter"]
+DATABASE_ALIAS_BY_APP = {
+    "users": "users",
+    "auth": "users",
+    "contenttypes": "users",
+    "admin": "users",
+    "sessions": "users",
+    "registry": "registry",
+    "jobs": "jobs",
+    "files": "files",
+    "notifications": "notifications",
+    "monitoring": "monitoring",
+    "imputation": "legacy",
+}
+assert set(DATABASE_ALIAS_BY_APP.values()) <= set(ALIASES)
+
+# --- Redis: broker, channel layer, event bus, cache ----------------------------------------------------
+_redis = redis_endpoints(PROFILE, env, VAR_DIR)
+REDIS_URL = _redis.url
+EMBEDDED_REDIS_SOCKET = _redis.embedded_socket
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+CHANNEL_LAYERS = {
+    "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [_redis.channels]}}
+}
+EVENTS_STREAM_PREFIX = env.str("EVENTS_STREAM_PREFIX", default="events.")
+EVENTS_STREAM_MAXLEN = env.int("EVENTS_STREAM_MAXLEN", default=100_000)
+
+CELERY_BROKER_URL = _redis.broker
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600}  # above the longest task or countdown
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_TIME_LIMIT = 15 * 60
+CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = "UTC"
+
+# --- API ---------------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "EXCEPTION_HANDLER": "apps.kernel.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+SPECTACULAR_SETTINGS = {"TITLE": "Federated Genomic Imputation Platform API", "VERSION": "1.0.0"}
+SIMPLE_JWT = {
+    "ALGORITHM": "RS256",
+    "SIGNING_KEY": JWT_SIGNING_KEY,
+    "VERIFYING_KEY": env_secret(env, "JWT_VERIFYING_KEY") or (JWT_SIGNING_KEY and public_pem_of(JWT_SIGNING_KEY)),
+}
+
+# --- static files and the web UI ------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+FRONTEND_DIST = BASE_DIR / "frontend" / "dist"
+WHITENOISE_ROOT = FRONTEND_DIST if FRONTEND_DIST.is_dir() else None
+WHITENOISE_INDEX_FILE = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": VAR_DIR / "media"}},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- security -----------------------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+if PROFILE == "production":
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probes and scrapes speak plain HTTP inside
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "apps.kernel.request_id.RequestIdLogFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}

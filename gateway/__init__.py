@@ -1,0 +1,1 @@
+"""The thin gateway every request enters: health probes now; route table and reverse proxy next."""

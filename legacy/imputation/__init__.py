@@ -1,0 +1,1 @@
+"""Placeholder for the old monolith's `imputation` app; its data lives in the `legacy` database alias."""
