@@ -4,7 +4,6 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
-export VAR_DIR ?= $(CURDIR)/var
 FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/tsconfig*.json -type f 2>/dev/null)
 
 .PHONY: run test deps frontend clean
@@ -30,6 +29,7 @@ frontend: frontend/dist/index.html
 
 deps: $(VENV)/.dev frontend/node_modules/.installed
 
+run: export VAR_DIR := $(or $(VAR_DIR),$(CURDIR)/var)
 run: $(VENV)/.base frontend/dist/index.html
 	$(PY) manage.py migrate_all --verbosity 0
 	$(PY) manage.py collectstatic --noinput --verbosity 0

@@ -51,7 +51,7 @@ def check_worker() -> Check:
     except Exception as exc:
         return Check(False, f"broker unreachable: {type(exc).__name__}: {exc}")
     if not replies:
-        return Check(False, f"no Celery worker answered a ping within {WORKER_PING_TIMEOUT:.0f}s")
+        return Check(False, f"no Celery worker answered a ping within {WORKER_PING_TIMEOUT:g}s")
     return Check(True, "answered by " + ", ".join(name for reply in replies for name in reply))
 
 

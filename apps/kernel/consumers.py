@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from apps.kernel.envelope import TOPICS, Envelope, EnvelopeError
 from apps.kernel.outbox import InboxEntryBase
+from apps.kernel.request_id import request_id_bound
 from apps.kernel.streams import dead_letter_stream, stream_for
 
 logger = logging.getLogger(__name__)
@@ -163,7 +164,7 @@ class ConsumerRunner:
         if inbox.filter(consumer=c.name, event_id=envelope.id).exists():
             return
         try:
-            with transaction.atomic(using=c.alias):
+            with request_id_bound(envelope.request_id), transaction.atomic(using=c.alias):
                 inbox.create(consumer=c.name, event_id=envelope.id)
                 c.handler(envelope)
         except IntegrityError:

@@ -41,6 +41,8 @@ class Envelope:
     def __post_init__(self) -> None:
         if self.type not in TOPICS:
             raise EnvelopeError(f"unknown event type {self.type!r}; known types: {', '.join(sorted(TOPICS))}")
+        if self.occurred_at.tzinfo is None:
+            raise EnvelopeError("occurred_at must carry a time zone")
         if self.version < 1:
             raise EnvelopeError(f"event version must be >= 1, got {self.version}")
 

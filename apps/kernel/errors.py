@@ -84,11 +84,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         code = CODE_BY_STATUS.get(status, str(exc.default_code).upper())
         details = exc.detail if isinstance(exc, drf.ValidationError) else None
         response = Response(error_body(code=code, message=_drf_message(exc.detail), details=details), status=status)
-        wait = getattr(exc, "wait", None)
+        wait = getattr(exc, "wait", None)  # DRF has already rounded it up to whole seconds
         if isinstance(exc, drf.Throttled) and wait is not None:
-            response["Retry-After"] = str(int(wait) + 1)
-        if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
-            response["WWW-Authenticate"] = 'Bearer realm="api"'
+            response["Retry-After"] = str(int(wait))
+        auth_header = getattr(exc, "auth_header", None)  # the view's authenticator's scheme, set by DRF on 401
+        if auth_header:
+            response["WWW-Authenticate"] = auth_header
         return response
     logger.exception("unhandled error in %s", context.get("view").__class__.__name__)
     return Response(error_body(code="INTERNAL_ERROR", message="Internal server error."), status=500)

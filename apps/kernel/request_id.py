@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -20,6 +21,16 @@ _current: ContextVar[str | None] = ContextVar("request_id", default=None)
 def request_id_get() -> str | None:
     """The id of the request (or task) being served in this context, if any."""
     return _current.get()
+
+
+@contextmanager
+def request_id_bound(request_id: str | None) -> Iterator[None]:
+    """Serve a request or handle an event under this id (logs and recorded events carry it)."""
+    token = _current.set(request_id)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 def request_id_accept(candidate: str | None) -> str:
@@ -48,23 +59,19 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if iscoroutinefunction(self):
             return self._acall(request)
-        token = _current.set(self._bind(request))
-        try:
+        request_id = self._bind(request)
+        with request_id_bound(request_id):
             response = self.get_response(request)
-            assert isinstance(response, HttpResponseBase)
-            response[REQUEST_ID_HEADER] = request.request_id  # type: ignore[attr-defined]
-            return response
-        finally:
-            _current.reset(token)
+        assert isinstance(response, HttpResponseBase)
+        response[REQUEST_ID_HEADER] = request_id
+        return response
 
     async def _acall(self, request: HttpRequest) -> HttpResponseBase:
-        token = _current.set(self._bind(request))
-        try:
+        request_id = self._bind(request)
+        with request_id_bound(request_id):
             response = await self.get_response(request)  # type: ignore[misc]
-            response[REQUEST_ID_HEADER] = request.request_id  # type: ignore[attr-defined]
-            return response
-        finally:
-            _current.reset(token)
+        response[REQUEST_ID_HEADER] = request_id
+        return response
 
 
 class RequestIdLogFilter(logging.Filter):

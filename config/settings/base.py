@@ -10,6 +10,7 @@ from config.settings.profiles import (
     PROFILES,
     databases,
     env_secret,
+    jwt_key_problem,
     production_problems,
     public_pem_of,
     random_token,
@@ -44,6 +45,8 @@ if PROFILE == "production":
     )
     if _problems:
         raise ImproperlyConfigured("refusing to start in production: " + "; ".join(_problems))
+elif _problem := jwt_key_problem(JWT_SIGNING_KEY):
+    raise ImproperlyConfigured(_problem)
 
 INSTALLED_APPS = [
     "daphne",

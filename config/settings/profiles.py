@@ -23,7 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 PROFILES = ("embedded", "postgres", "production")
 CONTEXT_ALIASES = ("users", "registry", "jobs", "files", "notifications", "monitoring")
 ALIASES = (*CONTEXT_ALIASES, "legacy")
-INSECURE_SECRET_PREFIXES = ("django-insecure", "change", "secret", "dev", "test", "example")
+INSECURE_SECRET_PREFIXES = ("django-insecure", "change-me", "change_me", "changeme", "replace-me")
 
 
 def databases(profile: str, env: environ.Env, var_dir: Path) -> dict[str, dict[str, Any]]:
@@ -96,6 +96,19 @@ def rsa_private_key() -> bytes:
     )
 
 
+def jwt_key_problem(pem: str) -> str | None:
+    """Why this text cannot sign RS256 tokens, or None when it can."""
+    try:
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError):
+        return "JWT_SIGNING_KEY is not an unencrypted PEM private key"
+    if not isinstance(key, rsa.RSAPrivateKey):
+        return "JWT_SIGNING_KEY is not an RSA key; RS256 needs one"
+    if key.key_size < 2048:
+        return f"JWT_SIGNING_KEY has {key.key_size} bits; use at least 2048"
+    return None
+
+
 def public_pem_of(private_pem: str) -> str:
     key = serialization.load_pem_private_key(private_pem.encode(), password=None)
     return (
@@ -109,7 +122,7 @@ def env_secret(env: environ.Env, name: str) -> str:
     """NAME, or the contents of the file NAME_FILE points to (how container secrets are mounted)."""
     value = env.str(name, default="")
     file_name = env.str(f"{name}_FILE", default="")
-    return value or (Path(file_name).read_text() if file_name else "")
+    return (value or (Path(file_name).read_text() if file_name else "")).strip()
 
 
 def secret(env: environ.Env, name: str, *, profile: str, var_dir: Path, make: Callable[[], bytes]) -> str:
@@ -133,12 +146,12 @@ def production_problems(
         problems.append("DEBUG is on; unset it or set DEBUG=0")
     if not secret_key:
         problems.append("SECRET_KEY is missing")
-    elif len(secret_key) < 50 or secret_key.lower().startswith(INSECURE_SECRET_PREFIXES):
+    elif len(secret_key) < 50 or len(set(secret_key)) < 5 or secret_key.lower().startswith(INSECURE_SECRET_PREFIXES):
         problems.append("SECRET_KEY is a default or weak value; use 50+ random characters")
     if not jwt_signing_key:
         problems.append("JWT_SIGNING_KEY (or JWT_SIGNING_KEY_FILE) is missing; it must be an RSA private key in PEM")
-    elif "PRIVATE KEY" not in jwt_signing_key:
-        problems.append("JWT_SIGNING_KEY is not a PEM private key")
+    elif problem := jwt_key_problem(jwt_signing_key):
+        problems.append(problem)
     if len(internal_service_key) < 32:
         problems.append("INTERNAL_SERVICE_KEY is missing or shorter than 32 characters")
     if not [host for host in allowed_hosts if host.strip()]:

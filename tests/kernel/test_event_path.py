@@ -13,6 +13,7 @@ from apps.kernel.consumers import Consumer, ConsumerRunner, dead_letter_list, de
 from apps.kernel.envelope import NOTIFICATION_SEND, USER_ACTION_LOGGED, Envelope
 from apps.kernel.outbox import OutboxUsageError, outbox_record
 from apps.kernel.relay import relay_publish_outbox, relay_publish_pending
+from apps.kernel.request_id import request_id_bound
 from apps.kernel.streams import dead_letter_stream, stream_for
 from apps.notifications.models import InboxEntry as NotificationsInbox
 from apps.notifications.models import OutboxEvent as NotificationsOutbox
@@ -108,14 +109,17 @@ def test_consumer_applies_the_effect_once_and_acks(event_bus: redis.Redis) -> No
     consumer = _welcome_consumer()
     runner = ConsumerRunner([consumer], client=event_bus)
     runner.ensure_groups()
-    envelope = _create_user_with_event("barbara")
+    with request_id_bound("req-from-signup-form"):
+        envelope = _create_user_with_event("barbara")
     relay_publish_pending(client=event_bus)
 
     handled = runner.run_once()
 
     assert handled == 1
     assert _effects() == 1
-    assert NotificationsOutbox.objects.using("notifications").get().payload == {"cause": str(envelope.id)}
+    effect = NotificationsOutbox.objects.using("notifications").get()
+    assert effect.payload == {"cause": str(envelope.id)}
+    assert effect.request_id == "req-from-signup-form"  # the consumer works under the causing request's id
     assert NotificationsInbox.objects.using("notifications").get().event_id == envelope.id
     assert _pending(event_bus, consumer) == 0
 

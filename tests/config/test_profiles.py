@@ -1,0 +1,341 @@
+"""The profile functions that turn the environment into settings, tested without loading Django settings."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+from typing import Any
+
+import environ
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from django.core.exceptions import ImproperlyConfigured
+
+from config.settings.profiles import (
+    ALIASES,
+    RedisEndpoints,
+    databases,
+    production_problems,
+    redis_endpoints,
+    rsa_private_key,
+    secret,
+)
+
+GOOD_SECRET_KEY = "q7Hk2vN9pLx4RtW8mZc3Bf6Yj1Ds5Ga0Ue7Io2Kw9Nh4Vb8Xr3Tl6Pm1Qz5Jy0Cv"
+GOOD_JWT_KEY = rsa_private_key().decode()
+
+
+def _pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+GOOD_INTERNAL_KEY = "i" * 32
+
+
+def _problems(**overrides: Any) -> list[str]:
+    values: dict[str, Any] = {
+        "debug": False,
+        "secret_key": GOOD_SECRET_KEY,
+        "jwt_signing_key": GOOD_JWT_KEY,
+        "internal_service_key": GOOD_INTERNAL_KEY,
+        "allowed_hosts": ["imputation.example.org"],
+    }
+    values.update(overrides)
+    return production_problems(**values)
+
+
+def _clear_database_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    for alias in ALIASES:
+        monkeypatch.delenv(f"DATABASE_URL_{alias.upper()}", raising=False)
+
+
+def _generator(value: bytes) -> tuple[list[int], Any]:
+    calls: list[int] = []
+
+    def make() -> bytes:
+        calls.append(1)
+        return value
+
+    return calls, make
+
+
+# --- production_problems ---------------------------------------------------------------------------------
+
+
+def test_good_production_values_have_no_problems() -> None:
+    assert _problems() == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        ({"debug": True}, "DEBUG is on; unset it or set DEBUG=0"),
+        ({"secret_key": ""}, "SECRET_KEY is missing"),
+        (
+            {"secret_key": "django-insecure-" + "a1b2c3d4e5" * 5},
+            "SECRET_KEY is a default or weak value; use 50+ random characters",
+        ),
+        (
+            {"secret_key": "Change-Me-" + "x" * 50},
+            "SECRET_KEY is a default or weak value; use 50+ random characters",
+        ),
+        ({"secret_key": GOOD_SECRET_KEY[:49]}, "SECRET_KEY is a default or weak value; use 50+ random characters"),
+        (
+            {"jwt_signing_key": ""},
+            "JWT_SIGNING_KEY (or JWT_SIGNING_KEY_FILE) is missing; it must be an RSA private key in PEM",
+        ),
+        ({"jwt_signing_key": "just-a-shared-secret"}, "JWT_SIGNING_KEY is not an unencrypted PEM private key"),
+        (
+            {"jwt_signing_key": "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n"},
+            "JWT_SIGNING_KEY is not an unencrypted PEM private key",
+        ),
+        (
+            {"jwt_signing_key": _pem(ec.generate_private_key(ec.SECP256R1()))},
+            "JWT_SIGNING_KEY is not an RSA key; RS256 needs one",
+        ),
+        (
+            {"jwt_signing_key": _pem(rsa.generate_private_key(public_exponent=65537, key_size=1024))},
+            "JWT_SIGNING_KEY has 1024 bits; use at least 2048",
+        ),
+        ({"internal_service_key": ""}, "INTERNAL_SERVICE_KEY is missing or shorter than 32 characters"),
+        ({"internal_service_key": "i" * 31}, "INTERNAL_SERVICE_KEY is missing or shorter than 32 characters"),
+        ({"allowed_hosts": []}, "ALLOWED_HOSTS is empty; list the host names this deployment answers to"),
+        ({"allowed_hosts": [""]}, "ALLOWED_HOSTS is empty; list the host names this deployment answers to"),
+        ({"allowed_hosts": ["", "  "]}, "ALLOWED_HOSTS is empty; list the host names this deployment answers to"),
+    ],
+    ids=[
+        "debug",
+        "secret-missing",
+        "secret-django-insecure",
+        "secret-change-me",
+        "secret-49-chars",
+        "jwt-missing",
+        "jwt-not-pem",
+        "jwt-public-key",
+        "jwt-ec-key",
+        "jwt-1024-bit-rsa",
+        "internal-missing",
+        "internal-31-chars",
+        "hosts-empty",
+        "hosts-blank-string",
+        "hosts-whitespace",
+    ],
+)
+def test_each_production_problem_is_reported_alone(overrides: dict[str, Any], problem: str) -> None:
+    assert _problems(**overrides) == [problem]
+
+
+def test_boundary_values_pass() -> None:
+    assert _problems(secret_key=GOOD_SECRET_KEY[:50], internal_service_key="i" * 32) == []
+
+
+def test_every_problem_is_reported_at_once_each_naming_its_variable() -> None:
+    problems = _problems(debug=True, secret_key="", jwt_signing_key="", internal_service_key="", allowed_hosts=[""])
+
+    assert [problem.split(" ")[0] for problem in problems] == [
+        "DEBUG",
+        "SECRET_KEY",
+        "JWT_SIGNING_KEY",
+        "INTERNAL_SERVICE_KEY",
+        "ALLOWED_HOSTS",
+    ]
+
+
+# --- databases ------------------------------------------------------------------------------------------
+
+
+def test_embedded_databases_are_one_sqlite_file_per_alias_under_var_dir(tmp_path: Path) -> None:
+    result = databases("embedded", environ.Env(), tmp_path)
+
+    assert set(result) == {"default", *ALIASES}
+    assert result["default"] == {}
+    assert (tmp_path / "db").is_dir()
+    for alias in ALIASES:
+        config = result[alias]
+        assert config["ENGINE"] == "django.db.backends.sqlite3"
+        assert config["NAME"] == str(tmp_path / "db" / f"{alias}.sqlite3")
+        assert config["TEST"] == {"DEPENDENCIES": []}
+        assert config["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+
+
+def test_postgres_databases_parse_one_url_per_alias(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for alias in ALIASES:
+        monkeypatch.setenv(
+            f"DATABASE_URL_{alias.upper()}", f"postgres://fip_{alias}:pw-{alias}@db.internal:5433/{alias}"
+        )
+
+    result = databases("postgres", environ.Env(), tmp_path)
+
+    assert set(result) == {"default", *ALIASES}
+    assert result["default"] == {}
+    for alias in ALIASES:
+        assert result[alias] == {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": alias,
+            "USER": f"fip_{alias}",
+            "PASSWORD": f"pw-{alias}",
+            "HOST": "db.internal",
+            "PORT": 5433,
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
+            "TEST": {"DEPENDENCIES": []},
+        }
+    assert not (tmp_path / "db").exists()
+
+
+@pytest.mark.parametrize("profile", ["postgres", "production"])
+def test_every_missing_database_url_is_named(profile: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _clear_database_urls(monkeypatch)
+    monkeypatch.setenv("DATABASE_URL_USERS", "postgres://u@127.0.0.1:5432/users")
+    monkeypatch.setenv("DATABASE_URL_FILES", "postgres://u@127.0.0.1:5432/files")
+
+    with pytest.raises(ImproperlyConfigured) as excinfo:
+        databases(profile, environ.Env(), tmp_path)
+
+    assert str(excinfo.value) == (
+        f"profile {profile!r} needs one database per context; missing: DATABASE_URL_REGISTRY, DATABASE_URL_JOBS, "
+        "DATABASE_URL_NOTIFICATIONS, DATABASE_URL_MONITORING, DATABASE_URL_LEGACY"
+    )
+
+
+def test_no_database_url_at_all_names_all_seven(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _clear_database_urls(monkeypatch)
+
+    with pytest.raises(ImproperlyConfigured) as excinfo:
+        databases("postgres", environ.Env(), tmp_path)
+
+    message = str(excinfo.value)
+    assert all(f"DATABASE_URL_{alias.upper()}" in message for alias in ALIASES)
+
+
+# --- redis_endpoints ------------------------------------------------------------------------------------
+
+
+def test_embedded_redis_without_redis_url_is_a_private_unix_socket(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    sock = tmp_path / "run" / "redis.sock"
+
+    endpoints = redis_endpoints("embedded", environ.Env(), tmp_path)
+
+    assert endpoints == RedisEndpoints(
+        url=f"unix://{sock}", broker=f"redis+socket://{sock}", channels=f"unix://{sock}", embedded_socket=str(sock)
+    )
+
+
+@pytest.mark.parametrize("profile", ["embedded", "postgres", "production"])
+def test_redis_url_is_used_everywhere_when_given(profile: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://cache.internal:6380/2")
+
+    endpoints = redis_endpoints(profile, environ.Env(), tmp_path)
+
+    assert endpoints == RedisEndpoints(
+        url="redis://cache.internal:6380/2",
+        broker="redis://cache.internal:6380/2",
+        channels="redis://cache.internal:6380/2",
+        embedded_socket="",
+    )
+
+
+@pytest.mark.parametrize("profile", ["postgres", "production"])
+def test_server_profiles_without_redis_url_refuse(
+    profile: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+
+    with pytest.raises(ImproperlyConfigured, match=rf"^profile '{profile}' needs REDIS_URL$"):
+        redis_endpoints(profile, environ.Env(), tmp_path)
+
+
+# --- secret ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_fip_test_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FIP_TEST_SECRET", raising=False)
+    monkeypatch.delenv("FIP_TEST_SECRET_FILE", raising=False)
+
+
+@pytest.mark.usefixtures("no_fip_test_secret")
+@pytest.mark.parametrize("profile", ["embedded", "postgres"])
+def test_a_missing_secret_is_generated_once_with_mode_0600_and_stays_stable(profile: str, tmp_path: Path) -> None:
+    calls, make = _generator(b"generated-value-1")
+
+    first = secret(environ.Env(), "FIP_TEST_SECRET", profile=profile, var_dir=tmp_path, make=make)
+    second = secret(environ.Env(), "FIP_TEST_SECRET", profile=profile, var_dir=tmp_path, make=make)
+
+    stored = tmp_path / "secrets" / "fip_test_secret"
+    assert first == second == "generated-value-1"
+    assert calls == [1]
+    assert stored.read_bytes() == b"generated-value-1"
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert stat.S_IMODE(stored.parent.stat().st_mode) == 0o700
+
+
+@pytest.mark.usefixtures("no_fip_test_secret")
+def test_a_secret_generated_by_an_earlier_process_is_reused(tmp_path: Path) -> None:
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "fip_test_secret").write_bytes(b"from-an-earlier-run")
+    calls, make = _generator(b"never-used")
+
+    value = secret(environ.Env(), "FIP_TEST_SECRET", profile="embedded", var_dir=tmp_path, make=make)
+
+    assert value == "from-an-earlier-run"
+    assert calls == []
+
+
+def test_a_secret_from_the_environment_wins_and_nothing_is_written(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FIP_TEST_SECRET", "from-the-environment")
+    monkeypatch.delenv("FIP_TEST_SECRET_FILE", raising=False)
+    calls, make = _generator(b"never-used")
+
+    value = secret(environ.Env(), "FIP_TEST_SECRET", profile="embedded", var_dir=tmp_path, make=make)
+
+    assert value == "from-the-environment"
+    assert calls == []
+    assert not (tmp_path / "secrets").exists()
+
+
+@pytest.mark.parametrize("profile", ["embedded", "production"])
+def test_a_secret_is_read_from_the_file_name_file_points_to(
+    profile: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    mounted = tmp_path / "mounted-secret"
+    mounted.write_text("from-a-mounted-file")
+    monkeypatch.delenv("FIP_TEST_SECRET", raising=False)
+    monkeypatch.setenv("FIP_TEST_SECRET_FILE", str(mounted))
+    calls, make = _generator(b"never-used")
+
+    value = secret(environ.Env(), "FIP_TEST_SECRET", profile=profile, var_dir=tmp_path, make=make)
+
+    assert value == "from-a-mounted-file"
+    assert calls == []
+    assert not (tmp_path / "secrets").exists()
+
+
+def test_the_variable_itself_wins_over_its_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    mounted = tmp_path / "mounted-secret"
+    mounted.write_text("from-a-mounted-file")
+    monkeypatch.setenv("FIP_TEST_SECRET", "from-the-environment")
+    monkeypatch.setenv("FIP_TEST_SECRET_FILE", str(mounted))
+
+    value = secret(environ.Env(), "FIP_TEST_SECRET", profile="production", var_dir=tmp_path, make=lambda: b"")
+
+    assert value == "from-the-environment"
+
+
+@pytest.mark.usefixtures("no_fip_test_secret")
+def test_production_never_generates_a_secret(tmp_path: Path) -> None:
+    calls, make = _generator(b"must-not-appear")
+
+    value = secret(environ.Env(), "FIP_TEST_SECRET", profile="production", var_dir=tmp_path, make=make)
+
+    assert value == ""
+    assert calls == []
+    assert not (tmp_path / "secrets").exists()
