@@ -7,6 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.profiles import (
     ALIASES,
+    CONTEXT_ALIASES,
     PROFILES,
     databases,
     env_secret,
@@ -27,6 +28,11 @@ if PROFILE not in PROFILES:
     raise ImproperlyConfigured(f"PLATFORM_PROFILE must be one of {', '.join(PROFILES)}, not {PROFILE!r}")
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 DEPLOYABLE = env.str("DEPLOYABLE", default="monolith")
+if DEPLOYABLE not in ("monolith", *CONTEXT_ALIASES):
+    raise ImproperlyConfigured(
+        f"DEPLOYABLE must be monolith or one of {', '.join(CONTEXT_ALIASES)}, not {DEPLOYABLE!r}"
+    )
+IS_GATEWAY = DEPLOYABLE == "monolith"  # the monolith process is the gateway; a deployable serves one context
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = secret(env, "SECRET_KEY", profile=PROFILE, var_dir=VAR_DIR, make=random_token)
@@ -57,6 +63,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "corsheaders",
     "drf_spectacular",
     "channels",
     "apps.kernel",
@@ -76,7 +83,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "apps.kernel.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    *(["corsheaders.middleware.CorsMiddleware"] if IS_GATEWAY else []),  # only the edge emits CORS headers
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    *(["gateway.middleware.GatewayMiddleware"] if IS_GATEWAY else []),
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -85,7 +94,31 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "config.urls"
+ROOT_URLCONF = "config.urls" if IS_GATEWAY else "config.urls_deployable"
+DEPLOYABLE_URLCONF = env.str("DEPLOYABLE_URLCONF", default=f"apps.{DEPLOYABLE}.api.urls")
+
+# --- gateway -------------------------------------------------------------------------------------------
+GATEWAY_ROUTES_FILE = env.str("GATEWAY_ROUTES_FILE", default=str(BASE_DIR / "config" / "routes.toml"))
+GATEWAY_LEGACY_URLCONF = "legacy.urls"
+GATEWAY_REDIS_PREFIX = env.str("GATEWAY_REDIS_PREFIX", default="gateway:")
+GATEWAY_APP_URLCONFS: dict[str, str] = {}  # domain -> URLconf, when not apps.<domain>.api.urls
+CORS_ALLOWED_ORIGINS = env.list(
+    "CORS_ALLOWED_ORIGINS",
+    default=[] if PROFILE == "production" else ["http://localhost:3000", "http://127.0.0.1:3000"],
+)
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"]
+CORS_ALLOW_HEADERS = [
+    "accept",
+    "authorization",
+    "content-type",
+    "idempotency-key",
+    "x-request-id",
+    "upload-length",
+    "upload-offset",
+    "upload-metadata",
+    "tus-resumable",
+]
 ASGI_APPLICATION = "config.asgi.application"
 AUTH_USER_MODEL = "users.User"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -71,10 +71,11 @@ def running_product(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[byte
     try:
         yield f"http://127.0.0.1:{port}", process
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        for child in psutil.Process().children(recursive=True):
-            child.kill()
+        if process.poll() is None:  # the test failed midway: take the whole stack down, nothing else
+            stack = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+            for proc in stack:
+                proc.kill()
+            psutil.wait_procs(stack, timeout=10)
         log.close()
 
 

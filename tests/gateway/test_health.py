@@ -108,12 +108,16 @@ def test_a_client_side_route_without_a_built_web_ui_says_how_to_build_it(setting
     assert response.content.decode() == "The web UI is not built yet: run `make run` (or `npm run build` in frontend/)."
 
 
-@pytest.mark.parametrize("path", ["/api/jobs/123", "/api/does-not-exist/"])
-def test_api_paths_are_never_served_the_web_ui(settings, tmp_path: Path, path: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [("/api/jobs/123", 401, "AUTHENTICATION_ERROR"), ("/api/does-not-exist/", 404, "NOT_FOUND")],
+    ids=["routed-and-protected", "unrouted"],
+)
+def test_api_paths_are_never_served_the_web_ui(settings, tmp_path: Path, path: str, status: int, code: str) -> None:
     (tmp_path / "index.html").write_bytes(b"<!doctype html>")
     settings.FRONTEND_DIST = tmp_path
 
     response = Client().get(path)
 
-    assert response.status_code == 404
-    assert response.json()["error"] == {"code": "NOT_FOUND", "message": "Not found."}
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code

@@ -1,0 +1,1 @@
+"""REST API of the jobs context (mounted by the gateway in-process, or served by the jobs deployable)."""

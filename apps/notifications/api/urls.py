@@ -1,0 +1,5 @@
+"""URLs of the notifications context's API, with their full paths (the gateway dispatches here by prefix)."""
+
+from django.urls import URLPattern, URLResolver
+
+urlpatterns: list[URLPattern | URLResolver] = []

@@ -1,0 +1,15 @@
+"""URLs of an extracted deployable (DEPLOYABLE=<context>): the probes and that one context's API."""
+
+from django.conf import settings
+from django.urls import include, path
+
+from gateway.health import healthz, readyz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("", include(settings.DEPLOYABLE_URLCONF)),
+]
+
+handler404 = "gateway.views.not_found"
+handler500 = "gateway.views.server_error"
