@@ -1,6 +1,6 @@
 """Prometheus metrics of the gateway, per domain and target."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 REQUEST_SECONDS = Histogram(
     "gateway_request_duration_seconds",
@@ -16,3 +16,17 @@ RESPONSES = Counter(
 def request_observed(domain: str, target: str, status: int, seconds: float) -> None:
     REQUEST_SECONDS.labels(domain, target).observe(seconds)
     RESPONSES.labels(domain, target, f"{status // 100}xx").inc()
+
+
+UPSTREAM_ERRORS = Counter(
+    "gateway_upstream_errors_total",
+    "Failed attempts to reach an upstream, by kind (connect, timeout, breaker_open, status_5xx, ...).",
+    ["domain", "upstream", "kind"],
+)
+BREAKER_OPEN = Gauge("gateway_breaker_open", "1 while an upstream's circuit breaker is open.", ["domain", "upstream"])
+SHADOW_COMPARISONS = Counter(
+    "gateway_shadow_comparisons_total",
+    "Mirrored requests compared, by outcome (same, diff, error).",
+    ["domain", "outcome"],
+)
+ROUTE_RELOAD_ERRORS = Counter("gateway_route_reload_errors_total", "Edits of the route table rejected as invalid.")

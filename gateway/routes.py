@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from gateway import metrics
+
 logger = logging.getLogger(__name__)
 
 DOMAINS = ("users", "registry", "jobs", "files", "notifications", "monitoring")
@@ -303,6 +305,7 @@ def route_table() -> RouteTable:
                 holder.table = route_table_load(path)
             except RouteTableError as exc:
                 holder.error = str(exc)
+                metrics.ROUTE_RELOAD_ERRORS.inc()
                 logger.error("route table change rejected, keeping the last good table: %s", exc)
             else:
                 holder.error = None

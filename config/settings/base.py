@@ -101,7 +101,10 @@ DEPLOYABLE_URLCONF = env.str("DEPLOYABLE_URLCONF", default=f"apps.{DEPLOYABLE}.a
 GATEWAY_ROUTES_FILE = env.str("GATEWAY_ROUTES_FILE", default=str(BASE_DIR / "config" / "routes.toml"))
 GATEWAY_LEGACY_URLCONF = "legacy.urls"
 GATEWAY_REDIS_PREFIX = env.str("GATEWAY_REDIS_PREFIX", default="gateway:")
-GATEWAY_APP_URLCONFS: dict[str, str] = {}  # domain -> URLconf, when not apps.<domain>.api.urls
+# domain -> URLconf when not apps.<domain>.api.urls, e.g. GATEWAY_APP_URLCONFS="jobs=some.module.urls"
+GATEWAY_APP_URLCONFS: dict[str, str] = env.dict("GATEWAY_APP_URLCONFS", default={})
+GATEWAY_SHADOW_KEEP = env.int("GATEWAY_SHADOW_KEEP", default=200)  # shadow diffs kept for `gateway diffs`
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")  # /metrics: Bearer METRICS_TOKEN, or loopback only when empty
 CORS_ALLOWED_ORIGINS = env.list(
     "CORS_ALLOWED_ORIGINS",
     default=[] if PROFILE == "production" else ["http://localhost:3000", "http://127.0.0.1:3000"],
@@ -185,6 +188,7 @@ CELERY_TIMEZONE = "UTC"
 # --- API ---------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.kernel.errors.api_exception_handler",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
