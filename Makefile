@@ -9,8 +9,10 @@ FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.
 .PHONY: run test deps frontend clean
 
 $(VENV)/.base: requirements/base.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	@$(PYTHON) -c 'import sys, ensurepip, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "make: needs Python 3.11+ with venv and ensurepip (Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
+	$(PY) -m pip install --quiet --upgrade pip==26.3
 	$(PY) -m pip install --quiet -r requirements/base.txt
 	touch $@
 

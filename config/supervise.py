@@ -29,7 +29,8 @@ def supervise(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     backoff = 1.0
-    while True:
+    code = 0
+    while not stopping:
         started = time.monotonic()
         child = subprocess.Popen(argv)
         code = child.wait()
@@ -41,9 +42,8 @@ def supervise(argv: list[str]) -> int:
         deadline = time.monotonic() + backoff
         while time.monotonic() < deadline and not stopping:
             time.sleep(0.1)
-        if stopping:
-            return code
         backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+    return code
 
 
 if __name__ == "__main__":

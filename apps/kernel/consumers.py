@@ -4,7 +4,12 @@ Each consumer is its own consumer group on its topic's stream. A message is appl
 transaction on the consumer's database together with an inbox row keyed by (consumer, event id), and
 acknowledged only after that commit. A runner that dies before acknowledging leaves the message pending;
 any runner reclaims it after `reclaim_idle_ms`, finds it in the inbox and acknowledges it without a second
-effect. A message that keeps failing is moved to the dead-letter stream after `max_deliveries` attempts.
+effect. A message that keeps failing is moved to the dead-letter stream after `max_deliveries` attempts,
+and replaying it re-applies it for that one consumer only.
+
+The inbox makes database effects exactly-once; a handler with effects outside its database (e-mail, HTTP)
+must make them idempotent itself, and one running longer than `reclaim_idle_ms` may be run twice.
+Database outages are not held against a message: they stop the round and the runner backs off.
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import redis
-from django.db import IntegrityError, router, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, close_old_connections, router, transaction
 from django.utils import timezone
 
 from apps.kernel.envelope import TOPICS, Envelope, EnvelopeError
@@ -38,6 +44,7 @@ class Consumer:
     topic: str
     handler: Handler
     inbox: type[InboxEntryBase]
+    from_start: bool = True  # a new consumer first works through the events the stream still holds
 
     def __post_init__(self) -> None:
         context = self.inbox._meta.app_label
@@ -48,6 +55,7 @@ class Consumer:
 
     @property
     def alias(self) -> str:
+        """The consumer's own database: its inbox and its effects share one transaction there."""
         return router.db_for_write(self.inbox)
 
     @property
@@ -58,19 +66,23 @@ class Consumer:
 _registry: dict[str, Consumer] = {}
 
 
-def consumer(*, name: str, topic: str, inbox: type[InboxEntryBase]) -> Callable[[Handler], Handler]:
-    """Register the decorated function as a consumer; contexts declare theirs in `<ctx>/consumers.py`."""
+def consumer(
+    *, name: str, topic: str, inbox: type[InboxEntryBase], from_start: bool = True
+) -> Callable[[Handler], Handler]:
+    """Register the decorated function as a consumer; contexts declare theirs in `<ctx>/consumers.py`,
+    which the kernel app imports at start-up."""
 
     def register(handler: Handler) -> Handler:
         if name in _registry:
             raise ValueError(f"consumer {name!r} is registered twice")
-        _registry[name] = Consumer(name=name, topic=topic, handler=handler, inbox=inbox)
+        _registry[name] = Consumer(name=name, topic=topic, handler=handler, inbox=inbox, from_start=from_start)
         return handler
 
     return register
 
 
 def registered_consumers() -> list[Consumer]:
+    """Every consumer the installed contexts declared."""
     return list(_registry.values())
 
 
@@ -93,12 +105,12 @@ class ConsumerRunner:
         self.batch_size = batch_size
         self.reclaim_idle_ms = reclaim_idle_ms
         self.max_deliveries = max_deliveries
-        self._last_error: dict[tuple[str, str], str] = {}
+        self._last_error: OrderedDict[tuple[str, str], str] = OrderedDict()
 
     def ensure_groups(self) -> None:
         for c in self.consumers:
             try:
-                self.client.xgroup_create(c.stream, c.name, id="0", mkstream=True)
+                self.client.xgroup_create(c.stream, c.name, id="0" if c.from_start else "$", mkstream=True)
             except redis.ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
@@ -116,14 +128,29 @@ class ConsumerRunner:
         return handled
 
     def run_forever(self, stop: threading.Event, idle_sleep: float = 0.2) -> None:
-        self.ensure_groups()
+        delay = 1.0
+        groups_ready = False
         while not stop.is_set():
             try:
-                if self.run_once() == 0:
-                    stop.wait(idle_sleep)
+                if not groups_ready:
+                    self.ensure_groups()
+                    groups_ready = True
+                handled = self.run_once()
+            except redis.ResponseError as exc:
+                groups_ready = "NOGROUP" not in str(exc)  # Redis lost its data: recreate the groups
+                logger.exception("event bus refused a command; retrying in %.0fs", delay)
             except redis.RedisError:
-                logger.exception("event bus unreachable; retrying in 2s")
-                stop.wait(2.0)
+                logger.exception("event bus unreachable; retrying in %.0fs", delay)
+            except (OperationalError, InterfaceError):
+                close_old_connections()  # drop the broken connection; the next round reconnects
+                logger.exception("a consumer database is unavailable; retrying in %.0fs", delay)
+            else:
+                delay = 1.0
+                if handled == 0:
+                    stop.wait(idle_sleep)
+                continue
+            stop.wait(delay)
+            delay = min(delay * 2, 30.0)
 
     def _reclaim(self, c: Consumer) -> int:
         pending = self.client.xpending_range(
@@ -131,35 +158,51 @@ class ConsumerRunner:
         )
         handled = 0
         for entry in pending:
-            message_id = entry["message_id"]
-            if entry["times_delivered"] >= self.max_deliveries:
-                self._dead_letter(c, message_id, deliveries=entry["times_delivered"])
-                continue
-            claimed = self.client.xclaim(c.stream, c.name, self.worker_name, self.reclaim_idle_ms, [message_id])
-            for claimed_id, fields in claimed:
-                if fields is None:  # trimmed from the stream while pending: nothing left to apply
-                    self.client.xack(c.stream, c.name, claimed_id)
-                    continue
-                self._handle(c, claimed_id, fields)
-                handled += 1
+            # claiming first makes this runner the only one acting on the message (the claim resets idleness)
+            claimed = self.client.xclaim(
+                c.stream, c.name, self.worker_name, self.reclaim_idle_ms, [entry["message_id"]]
+            )
+            for message_id, fields in claimed:
+                if fields is None:
+                    self._dead_letter(
+                        c,
+                        message_id,
+                        deliveries=entry["times_delivered"],
+                        fields={},
+                        error=(
+                            "trimmed from the stream before it was applied (stream MAXLEN too small for the backlog)"
+                        ),
+                    )
+                elif entry["times_delivered"] >= self.max_deliveries:
+                    self._dead_letter(c, message_id, deliveries=entry["times_delivered"], fields=fields)
+                else:
+                    self._handle(c, message_id, fields)
+                    handled += 1
         return handled
 
     def _handle(self, c: Consumer, message_id: str, fields: dict[str, Any]) -> None:
         try:
             envelope = Envelope.from_json(fields.get("envelope", ""))
         except EnvelopeError as exc:
-            self._last_error[(c.name, message_id)] = str(exc)
-            self._dead_letter(c, message_id, deliveries=1, fields=fields)
+            self._dead_letter(c, message_id, deliveries=1, fields=fields, error=str(exc))
             return
         try:
-            self._apply(c, envelope)
+            self.apply(c, envelope)
+        except (OperationalError, InterfaceError):
+            raise  # the database, not the message, is at fault
         except Exception as exc:
-            self._last_error[(c.name, message_id)] = f"{type(exc).__name__}: {exc}"
+            self._remember_error(c, message_id, f"{type(exc).__name__}: {exc}")
             logger.exception("consumer %s failed on event %s (%s)", c.name, envelope.id, message_id)
             return
         self._ack(c, message_id)
 
-    def _apply(self, c: Consumer, envelope: Envelope) -> None:
+    def _remember_error(self, c: Consumer, message_id: str, error: str) -> None:
+        self._last_error[(c.name, message_id)] = error
+        while len(self._last_error) > 1000:  # errors of messages another runner parked are never popped
+            self._last_error.popitem(last=False)
+
+    def apply(self, c: Consumer, envelope: Envelope) -> None:
+        """Apply one event for one consumer, at most once (the inbox row commits with the effect)."""
         inbox = c.inbox._default_manager.using(c.alias)
         if inbox.filter(consumer=c.name, event_id=envelope.id).exists():
             return
@@ -177,12 +220,10 @@ class ConsumerRunner:
         self._last_error.pop((c.name, message_id), None)
 
     def _dead_letter(
-        self, c: Consumer, message_id: str, *, deliveries: int, fields: dict[str, Any] | None = None
+        self, c: Consumer, message_id: str, *, deliveries: int, fields: dict[str, Any], error: str | None = None
     ) -> None:
-        if fields is None:
-            found = self.client.xrange(c.stream, min=message_id, max=message_id)
-            fields = found[0][1] if found else {}
-        error = self._last_error.pop((c.name, message_id), "unknown error (failed in another runner)")
+        remembered = self._last_error.pop((c.name, message_id), None)
+        error = error or remembered or "unknown error (it failed in another runner)"
         self.client.xadd(
             dead_letter_stream(),
             {
@@ -204,12 +245,19 @@ def dead_letter_list(*, client: redis.Redis, count: int = 100) -> list[tuple[str
     return list(client.xrange(dead_letter_stream(), count=count))
 
 
-def dead_letter_replay(*, client: redis.Redis, dead_id: str) -> str:
-    """Put a parked message back on its stream (consumers that already applied it skip it via their inbox)."""
+def dead_letter_replay(*, client: redis.Redis, dead_id: str, consumers: Iterable[Consumer]) -> Envelope:
+    """Apply a parked message again for the one consumer that parked it; on success it leaves the stream.
+
+    Other consumers of the topic are not disturbed. A failure raises and the letter stays parked.
+    """
     found = client.xrange(dead_letter_stream(), min=dead_id, max=dead_id)
     if not found:
         raise KeyError(f"no dead letter {dead_id}")
     fields = found[0][1]
-    new_id = client.xadd(fields["stream"], {"envelope": fields["envelope"]})
+    target = next((c for c in consumers if c.name == fields["consumer"]), None)
+    if target is None:
+        raise KeyError(f"dead letter {dead_id} belongs to consumer {fields['consumer']!r}, which is not registered")
+    envelope = Envelope.from_json(fields["envelope"])
+    ConsumerRunner([target], client=client).apply(target, envelope)
     client.xdel(dead_letter_stream(), dead_id)
-    return str(new_id)
+    return envelope

@@ -21,6 +21,11 @@ TOPICS = frozenset(
 )
 
 
+def wire_json(data: dict[str, Any]) -> str:
+    """The one JSON form of an envelope on the bus (compact, keys sorted)."""
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
 class EnvelopeError(ValueError):
     """A message on the bus is not a valid envelope; retrying it cannot help."""
 
@@ -50,7 +55,7 @@ class Envelope:
         data = asdict(self)
         data["id"] = str(self.id)
         data["occurred_at"] = self.occurred_at.isoformat()
-        return json.dumps(data, separators=(",", ":"), sort_keys=True)
+        return wire_json(data)
 
     @classmethod
     def from_json(cls, raw: str) -> Envelope:

@@ -41,18 +41,6 @@ class OutboxEventBase(models.Model):
             )
         ]
 
-    def envelope(self) -> Envelope:
-        return Envelope(
-            id=self.event_id,
-            type=self.topic,
-            version=self.version,
-            source=self.source,
-            aggregate_id=self.aggregate_id,
-            payload=self.payload,
-            occurred_at=self.occurred_at,
-            request_id=self.request_id or None,
-        )
-
 
 class InboxEntryBase(models.Model):
     consumer = models.CharField(max_length=100)

@@ -157,7 +157,8 @@ DATABASE_ALIAS_BY_APP = {
     "monitoring": "monitoring",
     "imputation": "legacy",
 }
-assert set(DATABASE_ALIAS_BY_APP.values()) <= set(ALIASES)
+if not set(DATABASE_ALIAS_BY_APP.values()) <= set(ALIASES):
+    raise ImproperlyConfigured("DATABASE_ALIAS_BY_APP names an alias that DATABASES does not define")
 
 # --- Redis: broker, channel layer, event bus, cache ----------------------------------------------------
 _redis = redis_endpoints(PROFILE, env, VAR_DIR)

@@ -45,7 +45,7 @@ def databases(profile: str, env: environ.Env, var_dir: Path) -> dict[str, dict[s
             }
         elif name in os.environ:
             config = env.db_url(name)
-            config.update(CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True)
+            config.update(CONN_MAX_AGE=0)  # persistent connections and ASGI (daphne) do not mix
         else:
             missing.append(name)
             continue
@@ -152,8 +152,11 @@ def production_problems(
         problems.append("JWT_SIGNING_KEY (or JWT_SIGNING_KEY_FILE) is missing; it must be an RSA private key in PEM")
     elif problem := jwt_key_problem(jwt_signing_key):
         problems.append(problem)
-    if len(internal_service_key) < 32:
-        problems.append("INTERNAL_SERVICE_KEY is missing or shorter than 32 characters")
-    if not [host for host in allowed_hosts if host.strip()]:
+    if len(internal_service_key) < 32 or len(set(internal_service_key)) < 10:
+        problems.append("INTERNAL_SERVICE_KEY is missing, shorter than 32 characters or not random")
+    hosts = [host.strip() for host in allowed_hosts if host.strip()]
+    if not hosts:
         problems.append("ALLOWED_HOSTS is empty; list the host names this deployment answers to")
+    elif "*" in hosts:
+        problems.append("ALLOWED_HOSTS contains '*'; list the host names this deployment answers to")
     return problems

@@ -32,7 +32,7 @@ def _pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
     ).decode()
 
 
-GOOD_INTERNAL_KEY = "i" * 32
+GOOD_INTERNAL_KEY = "k3Yq9ZpW2mXr7TbN5vLc8HjD4sGf6Ae1"
 
 
 def _problems(**overrides: Any) -> list[str]:
@@ -100,11 +100,22 @@ def test_good_production_values_have_no_problems() -> None:
             {"jwt_signing_key": _pem(rsa.generate_private_key(public_exponent=65537, key_size=1024))},
             "JWT_SIGNING_KEY has 1024 bits; use at least 2048",
         ),
-        ({"internal_service_key": ""}, "INTERNAL_SERVICE_KEY is missing or shorter than 32 characters"),
-        ({"internal_service_key": "i" * 31}, "INTERNAL_SERVICE_KEY is missing or shorter than 32 characters"),
+        ({"internal_service_key": ""}, "INTERNAL_SERVICE_KEY is missing, shorter than 32 characters or not random"),
+        (
+            {"internal_service_key": GOOD_INTERNAL_KEY[:31]},
+            "INTERNAL_SERVICE_KEY is missing, shorter than 32 characters or not random",
+        ),
         ({"allowed_hosts": []}, "ALLOWED_HOSTS is empty; list the host names this deployment answers to"),
         ({"allowed_hosts": [""]}, "ALLOWED_HOSTS is empty; list the host names this deployment answers to"),
         ({"allowed_hosts": ["", "  "]}, "ALLOWED_HOSTS is empty; list the host names this deployment answers to"),
+        (
+            {"internal_service_key": "ab" * 20},
+            "INTERNAL_SERVICE_KEY is missing, shorter than 32 characters or not random",
+        ),
+        (
+            {"allowed_hosts": ["imputation.example.org", "*"]},
+            "ALLOWED_HOSTS contains '*'; list the host names this deployment answers to",
+        ),
     ],
     ids=[
         "debug",
@@ -122,6 +133,8 @@ def test_good_production_values_have_no_problems() -> None:
         "hosts-empty",
         "hosts-blank-string",
         "hosts-whitespace",
+        "internal-repetitive",
+        "hosts-wildcard",
     ],
 )
 def test_each_production_problem_is_reported_alone(overrides: dict[str, Any], problem: str) -> None:
@@ -129,7 +142,7 @@ def test_each_production_problem_is_reported_alone(overrides: dict[str, Any], pr
 
 
 def test_boundary_values_pass() -> None:
-    assert _problems(secret_key=GOOD_SECRET_KEY[:50], internal_service_key="i" * 32) == []
+    assert _problems(secret_key=GOOD_SECRET_KEY[:50], internal_service_key=GOOD_INTERNAL_KEY) == []
 
 
 def test_every_problem_is_reported_at_once_each_naming_its_variable() -> None:
@@ -179,8 +192,7 @@ def test_postgres_databases_parse_one_url_per_alias(monkeypatch: pytest.MonkeyPa
             "PASSWORD": f"pw-{alias}",
             "HOST": "db.internal",
             "PORT": 5433,
-            "CONN_MAX_AGE": 60,
-            "CONN_HEALTH_CHECKS": True,
+            "CONN_MAX_AGE": 0,
             "TEST": {"DEPENDENCIES": []},
         }
     assert not (tmp_path / "db").exists()

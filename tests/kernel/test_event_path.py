@@ -6,9 +6,10 @@ import threading
 
 import pytest
 import redis
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connections, transaction
 
+from apps.kernel import consumers as consumers_module
 from apps.kernel.consumers import Consumer, ConsumerRunner, dead_letter_list, dead_letter_replay
 from apps.kernel.envelope import NOTIFICATION_SEND, USER_ACTION_LOGGED, Envelope
 from apps.kernel.outbox import OutboxUsageError, outbox_record
@@ -62,10 +63,10 @@ def _pending(client: redis.Redis, consumer: Consumer) -> int:
 def test_a_change_and_its_event_commit_together_and_reach_the_stream(event_bus: redis.Redis) -> None:
     envelope = _create_user_with_event("ada")
 
-    published = relay_publish_pending(client=event_bus)
+    published, failed = relay_publish_pending(client=event_bus)
 
     assert User.objects.using("users").filter(username="ada").exists()
-    assert published == 1
+    assert (published, failed) == (1, 0)
     row = UsersOutbox.objects.using("users").get()
     assert row.published_at is not None
     [(_, fields)] = event_bus.xrange(stream_for(USER_ACTION_LOGGED))
@@ -79,9 +80,9 @@ def test_a_rolled_back_transaction_publishes_nothing(event_bus: redis.Redis) -> 
         outbox_record(outbox=UsersOutbox, topic=USER_ACTION_LOGGED, aggregate_id=user.pk, payload={})
         raise RuntimeError("the change failed after the event was recorded")
 
-    published = relay_publish_pending(client=event_bus)
+    published, failed = relay_publish_pending(client=event_bus)
 
-    assert published == 0
+    assert (published, failed) == (0, 0)
     assert not User.objects.using("users").exists()
     assert not UsersOutbox.objects.using("users").exists()
     assert event_bus.xlen(stream_for(USER_ACTION_LOGGED)) == 0
@@ -175,12 +176,17 @@ def test_a_message_that_always_fails_is_dead_lettered_then_replayed_once_fixed(e
     assert _effects() == 0
     assert NotificationsInbox.objects.using("notifications").count() == 0
 
+    with pytest.raises(ValueError, match="template missing"):
+        dead_letter_replay(client=event_bus, dead_id=dead_id, consumers=[consumer])
+    assert event_bus.xlen(dead_letter_stream()) == 1  # still broken: the letter stays parked
+
     broken.clear()
-    dead_letter_replay(client=event_bus, dead_id=dead_id)
-    runner.run_once()
+    replayed = dead_letter_replay(client=event_bus, dead_id=dead_id, consumers=[consumer])
 
     assert _effects() == 1
+    assert NotificationsOutbox.objects.using("notifications").get().payload == {"cause": str(replayed.id)}
     assert event_bus.xlen(dead_letter_stream()) == 0
+    assert event_bus.xlen(consumer.stream) == 1  # replayed for this consumer only, not re-published to all
     assert _pending(event_bus, consumer) == 0
 
 
@@ -198,22 +204,47 @@ def test_a_malformed_message_is_dead_lettered_at_once(event_bus: redis.Redis) ->
     assert _effects() == 0 and _pending(event_bus, consumer) == 0
 
 
-def test_deadletter_command_lists_and_replays(event_bus: redis.Redis, capsys) -> None:
+def test_deadletter_command_lists_replays_what_it_can_and_keeps_the_rest(
+    event_bus: redis.Redis, capsys, monkeypatch
+) -> None:
     consumer = _welcome_consumer()
-    runner = ConsumerRunner([consumer], client=event_bus)
+    monkeypatch.setitem(consumers_module._registry, consumer.name, consumer)
+    runner = ConsumerRunner([consumer], client=event_bus, reclaim_idle_ms=0, max_deliveries=1)
     runner.ensure_groups()
     event_bus.xadd(consumer.stream, {"envelope": "garbage"})
+    envelope = _create_user_with_event("niklaus")
+    relay_publish_pending(client=event_bus)
+    monkeypatch.setattr(runner, "apply", lambda c, e: (_ for _ in ()).throw(RuntimeError("smtp down")))
+    runner.run_once()
     runner.run_once()
 
     call_command("events_deadletters", "list")
     listed = capsys.readouterr().out
-    call_command("events_deadletters", "replay", "--all")
-    replayed = capsys.readouterr().out
+    with pytest.raises(CommandError, match="1 of 2 dead letters could not be replayed"):
+        call_command("events_deadletters", "replay", "--all")
+    replayed = capsys.readouterr()
 
-    assert "notifications.welcome" in listed and "1 dead letters" in listed
-    assert replayed.startswith("replayed ")
-    assert event_bus.xlen(dead_letter_stream()) == 0
-    assert event_bus.xlen(consumer.stream) == 2
+    assert "2 dead letters" in listed and listed.count("notifications.welcome") == 2
+    assert f"(event {envelope.id})" in replayed.out
+    assert "kept " in replayed.err and "malformed envelope" in replayed.err
+    assert _effects() == 1
+    [(_, kept)] = dead_letter_list(client=event_bus)
+    assert kept["envelope"] == "garbage"
+
+
+def test_consume_command_runs_the_registered_consumers(event_bus: redis.Redis, capsys, monkeypatch) -> None:
+    consumer = _welcome_consumer()
+    monkeypatch.setitem(consumers_module._registry, consumer.name, consumer)
+    call_command("events_consume", "--once")  # creates the group, nothing to do yet
+    _create_user_with_event("frances")
+    relay_publish_pending(client=event_bus)
+
+    call_command("events_consume", "--once", "--consumer", "notifications.welcome")
+
+    assert capsys.readouterr().out.splitlines()[-1] == "handled 1 messages"
+    assert _effects() == 1
+    with pytest.raises(CommandError, match=r"unknown consumers \['nobody.here'\]"):
+        call_command("events_consume", "--once", "--consumer", "nobody.here")
 
 
 def test_relay_command_once_publishes_pending_events(event_bus: redis.Redis, capsys) -> None:
@@ -245,3 +276,21 @@ def test_two_relays_never_publish_the_same_rows(event_bus: redis.Redis) -> None:
         other.rollback()
         other.close()
     assert relay_publish_outbox(outbox=UsersOutbox, client=event_bus) == 1
+
+
+@pytest.mark.postgres
+def test_relay_recovers_after_the_database_drops_its_connection(event_bus: redis.Redis) -> None:
+    _create_user_with_event("barbara")
+    backend_pid = connections["users"].connection.info.backend_pid
+    killer = connections.create_connection("users")
+    try:
+        with killer.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
+    finally:
+        killer.close()
+
+    first = relay_publish_pending(client=event_bus)
+    second = relay_publish_pending(client=event_bus)
+
+    assert first == (0, 1)  # the users outbox failed on the dead connection; the other contexts went on
+    assert second == (1, 0)  # the broken connection was dropped and the next round reconnected

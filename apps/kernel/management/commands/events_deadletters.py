@@ -4,7 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.kernel.consumers import dead_letter_list, dead_letter_replay
+from apps.kernel.consumers import dead_letter_list, dead_letter_replay, registered_consumers
+from apps.kernel.envelope import EnvelopeError
 from apps.kernel.streams import redis_client
 
 
@@ -37,9 +38,18 @@ class Command(BaseCommand):
         )
         if not ids:
             raise CommandError("name the dead-letter ids to replay, or pass --all")
+        consumers = registered_consumers()
+        failures = 0
         for dead_id in ids:
             try:
-                new_id = dead_letter_replay(client=client, dead_id=dead_id)
-            except KeyError as exc:
-                raise CommandError(str(exc)) from exc
-            self.stdout.write(f"replayed {dead_id} as {new_id}")
+                envelope = dead_letter_replay(client=client, dead_id=dead_id, consumers=consumers)
+            except (KeyError, EnvelopeError) as exc:
+                failures += 1
+                self.stderr.write(f"kept {dead_id}: {exc}")
+            except Exception as exc:
+                failures += 1
+                self.stderr.write(f"kept {dead_id}: the consumer failed again: {type(exc).__name__}: {exc}")
+            else:
+                self.stdout.write(f"replayed {dead_id} (event {envelope.id})")
+        if failures:
+            raise CommandError(f"{failures} of {len(ids)} dead letters could not be replayed and stay parked")

@@ -3,7 +3,7 @@
 import threading
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.kernel.management.commands._signals import stop_on_signals
 from apps.kernel.relay import relay_publish_pending, relay_run
@@ -21,8 +21,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         client = redis_client()
         if options["once"]:
-            count = relay_publish_pending(client=client, batch_size=options["batch_size"])
-            self.stdout.write(f"published {count} events")
+            published, failed = relay_publish_pending(client=client, batch_size=options["batch_size"])
+            self.stdout.write(f"published {published} events")
+            if failed:
+                raise CommandError(f"{failed} outbox(es) could not be drained; see the log")
             return
         stop: threading.Event = stop_on_signals()
         self.stdout.write("outbox relay running")
