@@ -1,4 +1,4 @@
-"""ASGI entry point (daphne): HTTP through Django, WebSockets through Channels with origin checks."""
+"""ASGI entry point (served by config.serve): HTTP through Django, WebSockets through Channels with origin checks."""
 
 import os
 

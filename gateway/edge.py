@@ -94,7 +94,7 @@ _last_warning = 0.0
 
 
 def _client() -> aioredis.Redis:
-    """One async Redis client per event loop (daphne runs one loop per process)."""
+    """One async Redis client per event loop (the server runs one loop per process)."""
     by_url = _clients.setdefault(asyncio.get_running_loop(), {})
     if settings.REDIS_URL not in by_url:
         by_url[settings.REDIS_URL] = aioredis.Redis.from_url(

@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponseBase
 from apps.kernel.errors import error_response
 from gateway import metrics
 from gateway.dispatch import target_choose, target_urlconf
-from gateway.edge import EdgeAuthError, edge_authenticate, rate_limit_check
+from gateway.edge import ANONYMOUS, EdgeAuthError, RateLimitDecision, edge_authenticate, rate_limit_check
 from gateway.proxy import proxy_request
 from gateway.routes import route_table
 from gateway.shadow import shadow_schedule
@@ -37,25 +37,22 @@ class GatewayMiddleware:
         if route is None:
             return await self.get_response(request)
         started = time.perf_counter()
+        client_ip = request.META.get("REMOTE_ADDR", "")
         try:
             identity = edge_authenticate(request, route)
         except EdgeAuthError as exc:
-            response: HttpResponseBase = error_response(request, 401, str(exc))
-            response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+            # a refused token still counts against the caller's address, so guessing tokens is rate-limited too
+            decision = await rate_limit_check(identity=ANONYMOUS, client_ip=client_ip, limits=table.rate_limits)
+            response = self._refusal(request, decision) or error_response(request, 401, str(exc))
+            if response.status_code == 401:
+                response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
             metrics.request_observed(route.domain, "edge", response.status_code, time.perf_counter() - started)
             return response
-        client_ip = request.META.get("REMOTE_ADDR", "")
         decision = await rate_limit_check(identity=identity, client_ip=client_ip, limits=table.rate_limits)
-        if not decision.allowed:
-            message = (
-                "Too many requests; retry after the time in Retry-After."
-                if decision.status == 429
-                else ("Rate limiting is unavailable; try again shortly.")
-            )
-            response = error_response(request, decision.status, message)
-            decision.apply_headers(response)
-            metrics.request_observed(route.domain, "edge", 429, time.perf_counter() - started)
-            return response
+        refusal = self._refusal(request, decision)
+        if refusal is not None:
+            metrics.request_observed(route.domain, "edge", refusal.status_code, time.perf_counter() - started)
+            return refusal
         target = target_choose(route, identity.user_id or client_ip)
         if target == "remote":
             response = await proxy_request(request, route, identity=identity)
@@ -66,4 +63,17 @@ class GatewayMiddleware:
         if route.shadow and request.method in SAFE_METHODS:
             shadow_schedule(request, route, primary_target=target, primary=response, get_response=self.get_response)
         metrics.request_observed(route.domain, target, response.status_code, time.perf_counter() - started)
+        return response
+
+    @staticmethod
+    def _refusal(request: HttpRequest, decision: RateLimitDecision) -> HttpResponseBase | None:
+        if decision.allowed:
+            return None
+        message = (
+            "Too many requests; retry after the time in Retry-After."
+            if decision.status == 429
+            else "Rate limiting is unavailable; try again shortly."
+        )
+        response = error_response(request, decision.status, message)
+        decision.apply_headers(response)
         return response

@@ -10,6 +10,7 @@ and the logs.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import tomllib
@@ -113,7 +114,9 @@ def _fail(where: str, message: str) -> RouteTableError:
     return RouteTableError(f"{where}: {message}")
 
 
-def _check_keys(where: str, table: dict[str, Any], allowed: set[str]) -> None:
+def _check_keys(where: str, table: Any, allowed: set[str]) -> None:
+    if not isinstance(table, dict):
+        raise _fail(where, "must be a table")
     unknown = sorted(set(table) - allowed)
     if unknown:
         raise _fail(where, f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
@@ -123,7 +126,7 @@ def _number(where: str, value: Any, *, minimum: float, maximum: float | None = N
     kind = int if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kind):
         raise _fail(where, f"must be {'a whole number' if integer else 'a number'}, got {value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
+    if not math.isfinite(value) or value < minimum or (maximum is not None and value > maximum):
         bounds = f"between {minimum:g} and {maximum:g}" if maximum is not None else f"at least {minimum:g}"
         raise _fail(where, f"must be {bounds}, got {value!r}")
     return value
@@ -181,9 +184,12 @@ def _route(domain: str, table: Any, defaults: Timeouts) -> Route:
     if "shadow" in table:
         raw = table["shadow"]
         _check_keys(f"{where}.shadow", raw, _SHADOW_KEYS)
+        volatile = raw.get("volatile", [])
+        if not isinstance(volatile, list) or not all(isinstance(name, str) for name in volatile):
+            raise _fail(f"{where}.shadow.volatile", "must be a list of field names")
         shadow = Shadow(
             target=_target(f"{where}.shadow.target", raw.get("target")),
-            volatile=frozenset(raw.get("volatile", [])),
+            volatile=frozenset(volatile),
             timeout=_number(f"{where}.shadow.timeout", raw.get("timeout", 2.0), minimum=0.001),
             sample_percent=_number(
                 f"{where}.shadow.sample_percent", raw.get("sample_percent", 100), minimum=0, maximum=100
@@ -200,6 +206,10 @@ def _route(domain: str, table: Any, defaults: Timeouts) -> Route:
         )
         if canary.target == target:
             raise _fail(f"{where}.canary.target", f"sends the canary to {target!r}, the target itself")
+    anonymous = _prefixes(f"{where}.anonymous", table.get("anonymous", []), allow_empty=True)
+    for prefix in anonymous:
+        if not any(prefix.startswith(own) for own in prefixes):
+            raise _fail(f"{where}.anonymous", f"{prefix!r} lies outside the domain's prefixes")
     upstreams = _upstreams(f"{where}.upstreams", table.get("upstreams", []))
     uses_remote = "remote" in (target, shadow and shadow.target, canary and canary.target)
     if uses_remote and not upstreams:
@@ -209,7 +219,7 @@ def _route(domain: str, table: Any, defaults: Timeouts) -> Route:
         prefixes=prefixes,
         target=target,
         upstreams=upstreams,
-        anonymous=_prefixes(f"{where}.anonymous", table.get("anonymous", []), allow_empty=True),
+        anonymous=anonymous,
         timeouts=_timeouts(where, table, defaults),
         shadow=shadow,
         canary=canary,
@@ -234,8 +244,8 @@ def route_table_parse(data: dict[str, Any]) -> RouteTable:
         fail_open=limits_table.get("fail_open", True),
     )
     domains = data.get("domains", {})
-    if not isinstance(domains, dict):
-        raise _fail("domains", "must be a table of domains")
+    if not isinstance(domains, dict) or not domains:
+        raise _fail("domains", "must be a table with at least one domain")
     routes = tuple(_route(domain, table, defaults) for domain, table in domains.items())
     owner: dict[str, str] = {}
     for route in routes:
@@ -261,7 +271,7 @@ def route_table_load(path: Path) -> RouteTable:
 class _Holder:
     path: Path
     table: RouteTable
-    signature: tuple[int, int]
+    signature: tuple[int, int, int]
     checked_at: float
     error: str | None = None
     loaded_at: float = field(default_factory=time.time)
@@ -275,9 +285,9 @@ def routes_path() -> Path:
     return Path(settings.GATEWAY_ROUTES_FILE)
 
 
-def _signature(path: Path) -> tuple[int, int]:
+def _signature(path: Path) -> tuple[int, int, int]:
     stat = path.stat()
-    return stat.st_mtime_ns, stat.st_size
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
 
 def route_table() -> RouteTable:

@@ -55,7 +55,6 @@ elif _problem := jwt_key_problem(JWT_SIGNING_KEY):
     raise ImproperlyConfigured(_problem)
 
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

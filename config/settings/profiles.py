@@ -45,7 +45,7 @@ def databases(profile: str, env: environ.Env, var_dir: Path) -> dict[str, dict[s
             }
         elif name in os.environ:
             config = env.db_url(name)
-            config.update(CONN_MAX_AGE=0)  # persistent connections and ASGI (daphne) do not mix
+            config.update(CONN_MAX_AGE=0)  # persistent connections and ASGI do not mix
         else:
             missing.append(name)
             continue

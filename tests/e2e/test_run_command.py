@@ -1,6 +1,6 @@
 """README command 1 end to end: `make run` on the embedded default, probed over real HTTP like an operator would.
 
-It starts the whole stack (private Redis, daphne, Celery worker with beat, relay, consumers) in a fresh
+It starts the whole stack (private Redis, uvicorn, Celery worker with beat, relay, consumers) in a fresh
 var/ directory, waits for readiness, kills the worker to see /readyz turn 503 and heal, then stops it all
 with SIGINT as Ctrl-C would.
 """

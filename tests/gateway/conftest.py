@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,9 +17,11 @@ from typing import Any
 
 import jwt
 import pytest
+import redis
 from django.conf import settings as django_settings
 from django.utils import timezone
 
+from gateway.api import ops_redis
 from gateway.routes import route_table_reset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,8 +34,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def server_argv(port: int) -> list[str]:
+    """The Procfile's web command (config.serve, uvicorn) on a loopback port."""
+    return [sys.executable, "-m", "config.serve", "--host", "127.0.0.1", "--port", str(port)]
+
+
 @dataclass
-class Upstream:
+class Server:
     url: str
     process: subprocess.Popen[bytes]
 
@@ -42,33 +50,55 @@ class Upstream:
             self.process.wait(timeout=10)
 
 
-def upstream_start(port: int | None = None, deployable: str = "jobs", urlconf: str = UPSTREAM_URLCONF) -> Upstream:
-    """A real daphne process serving the test upstream (or a real context's URLconf) as a deployable."""
+Upstream = Server
+
+
+def server_start(*, port: int | None = None, log: Path | None = None, **env_overrides: str) -> Server:
+    """A real process running the Procfile's web command with this session's environment plus overrides
+    (an empty value removes a variable); returns once /healthz answers."""
     port = port or free_port()
-    env = {
-        **os.environ,
-        "DEPLOYABLE": deployable,
-        "DEPLOYABLE_URLCONF": urlconf,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-    }
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", **env_overrides}
+    env = {key: value for key, value in env.items() if value}
+    output = log.open("wb") if log else subprocess.DEVNULL
+    process = subprocess.Popen(server_argv(port), cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
                 if response.status == 200:
-                    return Upstream(url=url, process=process)
+                    return Server(url=url, process=process)
         except OSError:
             time.sleep(0.1)
     process.kill()
-    raise RuntimeError(f"upstream on {url} did not start")
+    raise RuntimeError(f"server on {url} did not start" + (f": {log.read_text()[-2000:]}" if log else ""))
+
+
+def upstream_start(port: int | None = None, deployable: str = "jobs", urlconf: str = UPSTREAM_URLCONF) -> Server:
+    """A real server process serving the test upstream (or a real context's URLconf) as a deployable."""
+    return server_start(port=port, DEPLOYABLE=deployable, DEPLOYABLE_URLCONF=urlconf)
+
+
+def gateway_start(routes: Path, *, log: Path | None = None) -> Server:
+    """A real gateway process (the monolith) whose route table is `routes`; jobs' app target is the test URLconf."""
+    return server_start(
+        log=log,
+        DEPLOYABLE="",
+        DEPLOYABLE_URLCONF="",
+        GATEWAY_ROUTES_FILE=str(routes),
+        GATEWAY_APP_URLCONFS="jobs=tests.gateway.upstream_urls",
+    )
+
+
+@pytest.fixture
+def gateway_redis(settings: Any, redis_server: str) -> Iterator[redis.Redis]:
+    """The gateway's Redis keys under a prefix of this test's own, deleted afterwards."""
+    settings.GATEWAY_REDIS_PREFIX = f"test-{uuid.uuid4().hex[:12]}:"
+    client: redis.Redis = ops_redis()
+    yield client
+    keys = list(client.scan_iter(match=f"{settings.GATEWAY_REDIS_PREFIX}*"))
+    if keys:
+        client.delete(*keys)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ slowness and arbitrary statuses. Bodies are read and produced in chunks so the u
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 from collections.abc import Iterator
 
@@ -72,6 +73,39 @@ def plain(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
 
 
+@csrf_exempt
+def reply(request: HttpRequest, code: int) -> JsonResponse:
+    """Like status/, for any method (POST included): reads the body, then answers `code`."""
+    while request.read(1 << 16):
+        pass
+    return JsonResponse({"status": code, "method": request.method}, status=code)
+
+
+def cors(request: HttpRequest) -> JsonResponse:
+    """Answers with CORS headers of its own (the gateway must drop them) and two cookies."""
+    response = JsonResponse({"cors": "upstream"})
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Access-Control-Allow-Credentials"] = "true"
+    response.set_cookie("flavour", "oat", path="/api/jobs/", httponly=True)
+    response.set_cookie("colour", "blue", max_age=60)
+    return response
+
+
+GZIP_TEXT = b"compressible " * 1000
+
+
+def compressed(request: HttpRequest) -> HttpResponse:
+    """A gzip-encoded body whatever the caller accepts (a proxy must pass the bytes and headers as they are)."""
+    return HttpResponse(
+        gzip.compress(GZIP_TEXT, mtime=0), content_type="text/plain", headers={"Content-Encoding": "gzip"}
+    )
+
+
+def hop(request: HttpRequest) -> HttpResponse:
+    """Names one of its own headers in Connection: it is meant for the next hop only."""
+    return HttpResponse("hop", content_type="text/plain", headers={"Connection": "X-Hop", "X-Hop": "1", "X-Kept": "1"})
+
+
 urlpatterns = [
     path("api/jobs/echo/", echo),
     path("api/jobs/blob/", blob),
@@ -79,4 +113,8 @@ urlpatterns = [
     path("api/jobs/status/<int:code>/", status),
     path("api/jobs/items/<int:pk>/", item),
     path("api/jobs/plain/", plain),
+    path("api/jobs/reply/<int:code>/", reply),
+    path("api/jobs/cors/", cors),
+    path("api/jobs/gzip/", compressed),
+    path("api/jobs/hop/", hop),
 ]
