@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -129,3 +130,14 @@ def access_token(user_id: int | str = 7, *, lifetime: timedelta = timedelta(minu
     now = timezone.now()
     claims = {"token_type": "access", "user_id": str(user_id), "iat": now, "exp": now + lifetime, "jti": "t", **extra}
     return jwt.encode(claims, django_settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="RS256")
+
+
+async def body_of(response: Any) -> bytes:
+    """The whole body of a test-client response, streamed (a proxied one) or not."""
+    if response.streaming:
+        return b"".join([chunk async for chunk in response.streaming_content])
+    return bytes(response.content)
+
+
+async def json_of(response: Any) -> Any:
+    return json.loads(await body_of(response))

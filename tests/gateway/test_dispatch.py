@@ -10,7 +10,7 @@ from django.test import AsyncClient
 
 from gateway.dispatch import canary_bucket, target_choose
 from gateway.routes import Canary, Route
-from tests.gateway.conftest import access_token
+from tests.gateway.conftest import Upstream, access_token, json_of
 
 pytestmark = pytest.mark.redis
 
@@ -85,3 +85,25 @@ def test_canary_share_is_sticky_per_caller_and_close_to_the_percentage() -> None
     assert first == again
     assert 0.17 < first.count("remote") / 2000 < 0.23
     assert canary_bucket("user-1", "jobs") != canary_bucket("user-1", "files")  # buckets differ per domain
+
+
+async def test_a_canary_sends_each_user_consistently_to_one_side(
+    routes_file: Callable[[str], Path], upstream: Upstream
+) -> None:
+    routes_file(
+        TABLE.format(target="app") + f'upstreams = ["{upstream.url}"]\ncanary = {{ target = "remote", percent = 50 }}\n'
+    )
+    client = AsyncClient()
+
+    async def side(user: int) -> str:
+        response = await client.get("/api/jobs/echo/", headers={"Authorization": f"Bearer {access_token(user)}"})
+        assert response.status_code == 200
+        # only the proxy adds X-Forwarded-For on its way to the remote deployable
+        return "remote" if "x-forwarded-for" in (await json_of(response))["headers"] else "app"
+
+    first = {user: await side(user) for user in range(1, 21)}
+    again = {user: await side(user) for user in range(1, 21)}
+
+    assert first == again
+    assert set(first.values()) == {"app", "remote"}
+    assert all(first[user] == ("remote" if canary_bucket(str(user), "jobs") < 50 else "app") for user in first)

@@ -30,7 +30,7 @@ from gateway import metrics
 from gateway.http import http_client
 from gateway.routes import route_table_reset
 from gateway.upstreams import breaker_states, breakers_key, upstreams_reset
-from tests.gateway.conftest import Upstream, access_token, free_port, upstream_start
+from tests.gateway.conftest import Upstream, access_token, body_of, free_port, json_of, upstream_start
 from tests.gateway.upstream_urls import GZIP_TEXT
 
 pytestmark = pytest.mark.redis
@@ -66,16 +66,6 @@ def use(routes_file: WriteRoutes, text: str) -> None:
 
 def auth(**extra: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {access_token(7)}", **extra}
-
-
-async def body_of(response: Any) -> bytes:
-    if response.streaming:
-        return b"".join([chunk async for chunk in response.streaming_content])
-    return bytes(response.content)
-
-
-async def json_of(response: Any) -> Any:
-    return json.loads(await body_of(response))
 
 
 def errors(url: str, kind: str) -> float:
