@@ -60,7 +60,7 @@ def edge_authenticate(request: HttpRequest, route: Route) -> Identity:
     """A present token must be valid everywhere; a missing one is fine only on the route's anonymous prefixes."""
     header = request.headers.get("Authorization", "")
     if not header:
-        if request.method == "OPTIONS" or route.is_anonymous(request.path):
+        if route.is_anonymous(request.path):  # CORS preflights never get here: CorsMiddleware answers them
             return ANONYMOUS
         raise EdgeAuthError("Authentication credentials were not provided.")
     scheme, _, token = header.partition(" ")
@@ -91,6 +91,8 @@ class RateLimitDecision:
 UNLIMITED = RateLimitDecision(allowed=True)
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, aioredis.Redis]] = weakref.WeakKeyDictionary()
 _last_warning = 0.0
+_redis_down_until: dict[str, float] = {}  # per Redis URL
+REDIS_RETRY_SECONDS = 5.0  # after a failure, skip Redis this long instead of waiting on it per request
 
 
 def _client() -> aioredis.Redis:
@@ -103,16 +105,14 @@ def _client() -> aioredis.Redis:
     return by_url[settings.REDIS_URL]
 
 
-def _redis_down(limits: RateLimits, exc: Exception) -> RateLimitDecision:
+def _redis_down(limits: RateLimits, exc: Exception | None) -> RateLimitDecision:
     global _last_warning
-    if time.monotonic() - _last_warning > 10:  # one warning per 10 s, not one per request
-        _last_warning = time.monotonic()
-        logger.warning(
-            "rate limiting unavailable (%s: %s); %s",
-            type(exc).__name__,
-            exc,
-            "serving" if limits.fail_open else "refusing",
-        )
+    if exc is not None:
+        _redis_down_until[settings.REDIS_URL] = time.monotonic() + REDIS_RETRY_SECONDS
+        if time.monotonic() - _last_warning > 10:  # one warning per 10 s, not one per request
+            _last_warning = time.monotonic()
+            action = "serving" if limits.fail_open else "refusing"
+            logger.warning("rate limiting unavailable (%s: %s); %s", type(exc).__name__, exc, action)
     return UNLIMITED if limits.fail_open else RateLimitDecision(allowed=False, status=503)
 
 
@@ -123,6 +123,8 @@ async def rate_limit_check(*, identity: Identity, client_ip: str, limits: RateLi
         key, limit = f"{settings.GATEWAY_REDIS_PREFIX}rl:user:{identity.user_id}:{window}", limits.per_user
     else:
         key, limit = f"{settings.GATEWAY_REDIS_PREFIX}rl:ip:{client_ip}:{window}", limits.per_ip
+    if time.monotonic() < _redis_down_until.get(settings.REDIS_URL, 0.0):
+        return _redis_down(limits, None)
     try:
         async with _client().pipeline(transaction=True) as pipe:
             pipe.incr(key)

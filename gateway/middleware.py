@@ -33,6 +33,10 @@ class GatewayMiddleware:
 
     async def __call__(self, request: HttpRequest) -> HttpResponseBase:
         table = route_table()
+        if any(segment in (".", "..") for segment in request.path.split("/")):
+            # no stepping out of a prefix: the proxy's URL library would resolve the dots after the edge judged
+            # the path (and %2e arrives here already decoded)
+            return error_response(request, 400, "The path may not contain '.' or '..' segments.")
         route = table.match(request.path)
         if route is None:
             return await self.get_response(request)

@@ -9,8 +9,9 @@ Why it looks like this:
 - Headers are rewritten the way a proxy must: hop-by-hop ones (and any the Connection header names) are
   dropped both ways; the client's Host, cookies and any X-Internal-Token it made up never reach the
   deployable; X-Forwarded-For/-Proto/-Host and the request id are set. The user's JWT travels unchanged
-  (deployables verify it with the public key) next to a fresh internal token that proves the call came
-  through the gateway. The gateway owns CORS, so an upstream's Access-Control-* headers are dropped.
+  (deployables verify it with the public key); no internal service token is minted for edge traffic, so a
+  public caller can never pass for one of the platform's own deployables. The gateway owns CORS, so an
+  upstream's Access-Control-* headers are dropped, and the server sets Date/Server itself.
 - Failures are retried only when that is safe. A connect failure sent nothing, so any method may move on
   to the next upstream; after that, only an idempotent request without a body is tried again. The last
   failure becomes the API error envelope: 504 when an upstream took too long to answer, 502 when it could
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import aclosing, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from http.cookies import CookieError, Morsel
 from itertools import cycle, islice
@@ -33,7 +34,7 @@ import httpx
 from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
 
 from apps.kernel.errors import error_response
-from apps.kernel.internal_auth import INTERNAL_TOKEN_HEADER, internal_token_issue
+from apps.kernel.internal_auth import INTERNAL_TOKEN_HEADER
 from apps.kernel.request_id import REQUEST_ID_HEADER, request_id_get
 from gateway import metrics, upstreams
 from gateway.edge import Identity
@@ -58,7 +59,7 @@ HOP_BY_HOP = frozenset(
 # set by the gateway itself, or never the deployable's business (Expect is answered by the gateway's server)
 NOT_FORWARDED = frozenset(
     {"host", "cookie", "expect", INTERNAL_TOKEN_HEADER.lower(), REQUEST_ID_HEADER.lower()}
-    | {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"}
+    | {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip", "x-shadow"}
 )
 # what the pooled client adds by default; left out unless the caller sent them (an Accept-Encoding the caller
 # never sent could get it a compressed body it cannot read, since bodies are relayed raw)
@@ -84,7 +85,6 @@ def upstream_request_headers(request: HttpRequest, route: Route) -> list[tuple[s
         ("X-Forwarded-For", f"{earlier}, {client}" if earlier else client),
         ("X-Forwarded-Proto", request.scheme or "http"),
         ("X-Forwarded-Host", request.get_host()),
-        (INTERNAL_TOKEN_HEADER, internal_token_issue(audience=route.domain)),
     ]
     request_id = request_id_get()
     if request_id:
@@ -263,7 +263,7 @@ def _copy_response_headers(upstream: httpx.Response, response: StreamingHttpResp
     for raw_name, raw_value in upstream.headers.raw:
         name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
         lower = name.lower()
-        if lower in dropped or lower.startswith("access-control-"):
+        if lower in dropped or lower in ("date", "server") or lower.startswith("access-control-"):
             continue
         if lower == "set-cookie":
             dict.__setitem__(response.cookies, f"upstream-cookie-{cookies}", _RelayedCookie(value))
@@ -286,9 +286,11 @@ class _RelayedResponse(StreamingHttpResponse):
         self.relay = relay
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        async with aclosing(self.relay) as parts:
-            async for part in parts:
+        try:
+            async for part in super().__aiter__():  # streaming_content, as wrapped by others (e.g. the shadow tee)
                 yield part
+        finally:
+            await self.relay.aclose()
 
 
 def _relay(route: Route, url: str, upstream: httpx.Response) -> StreamingHttpResponse:

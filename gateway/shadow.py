@@ -36,7 +36,6 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
 
-from apps.kernel.internal_auth import INTERNAL_TOKEN_HEADER, internal_token_issue
 from apps.kernel.request_id import REQUEST_ID_HEADER, request_id_bound
 from gateway import metrics
 from gateway.dispatch import target_urlconf
@@ -444,7 +443,7 @@ def shadow_schedule(
 
 def _remote_headers(request: HttpRequest, route: Route, mirror: _Mirror) -> dict[str, str]:
     """What the deployable needs to answer as it would through the proxy: identity, negotiation, provenance."""
-    headers = {"X-Shadow": "1", INTERNAL_TOKEN_HEADER: internal_token_issue(audience=route.domain)}
+    headers = {"X-Shadow": "1"}
     for name in ("Authorization", "Accept", "Accept-Language"):
         if value := request.headers.get(name):
             headers[name] = value

@@ -244,13 +244,26 @@ async def test_an_anonymous_prefix_with_a_valid_token_is_served_as_that_user() -
     assert response["X-RateLimit-Limit"] == "1200"  # limited as the user
 
 
-async def test_an_options_request_without_a_token_is_not_refused_by_the_edge() -> None:
+async def test_a_plain_options_request_without_a_token_is_refused_like_any_other_method() -> None:
+    """Only CORS preflights are answered without a token, and CorsMiddleware answers those above the gateway."""
     response = await call(method="options")
 
-    assert response.status_code == 200
-    body = response.json()
-    assert (body["method"], body["path"]) == ("OPTIONS", "/api/jobs/echo/")
-    assert "authorization" not in body["headers"]
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "Authentication credentials were not provided."
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/jobs/plain/../echo/", "/api/jobs/plain/%2e%2e/echo/", "/api/jobs/./echo/", "/api/jobs/plain/%2E%2E/echo/"],
+)
+async def test_dot_segments_cannot_step_from_an_anonymous_prefix_to_a_protected_one(path: str) -> None:
+    response = await AsyncClient().get(path)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "VALIDATION_ERROR",
+        "message": "The path may not contain '.' or '..' segments.",
+    }
 
 
 async def test_a_cors_preflight_without_a_token_is_not_refused(settings: Any) -> None:

@@ -182,7 +182,7 @@ def test_check_exits_non_zero_from_the_command_line_on_a_broken_file(table_file:
     )
 
     assert finished.returncode == 1
-    assert finished.stderr.startswith(f"CommandError: {table_file}: not valid TOML: ")
+    assert f"CommandError: {table_file}: not valid TOML: " in finished.stderr.splitlines()[-1]
 
 
 def test_check_probes_the_upstreams_of_remote_targets_and_fails_on_an_unreachable_one(table_file: Path) -> None:
