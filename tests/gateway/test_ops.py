@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import subprocess
@@ -75,7 +76,14 @@ def test_flip_changes_only_the_target_keeping_comments_and_writes_an_audit_line(
     [entry] = audit_lines(settings)
     at = entry.pop("at")
     assert abs(datetime.fromisoformat(at) - datetime.now(tz=UTC)).total_seconds() < 60
-    assert entry == {"by": "alice", "domain": "jobs", "from": "app", "to": "remote", "file": str(table_file)}
+    assert entry == {
+        "by": "alice",
+        "os_user": getpass.getuser(),  # the claimed name and the account that really ran it
+        "domain": "jobs",
+        "from": "app",
+        "to": "remote",
+        "file": str(table_file),
+    }
     audit = Path(settings.VAR_DIR) / "gateway" / "audit.log"
     assert output == f"jobs: app -> remote in {table_file} (in force within 2 s); audited in {audit}\n"
     assert sorted(path.name for path in table_file.parent.iterdir()) == ["routes.toml"]  # no temp file left

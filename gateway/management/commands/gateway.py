@@ -215,24 +215,26 @@ class Command(BaseCommand):
                 route_table_parse(tomllib.loads(text))  # exactly what will be on disk
             except (RouteTableError, tomllib.TOMLDecodeError) as exc:
                 raise CommandError(f"refusing to flip {domain} to {target}, the table would be invalid: {exc}") from exc
+            entry = {
+                "at": datetime.now(tz=UTC).isoformat(),
+                "by": by,
+                "os_user": getpass.getuser(),
+                "domain": domain,
+                "from": previous,
+                "to": target,
+                "file": str(path),
+            }
+            line = json.dumps(entry)
+            audit = audit_path()
+            try:  # audited before it takes effect: a flip that cannot be audited does not happen
+                audit.parent.mkdir(parents=True, exist_ok=True)
+                with audit.open("a", encoding="utf-8") as handle:
+                    handle.write(line + "\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except OSError as exc:
+                raise CommandError(f"{audit} could not be written, so {domain} was not flipped: {exc}") from exc
             _replace_atomically(path, text)
-        entry = {
-            "at": datetime.now(tz=UTC).isoformat(),
-            "by": by,
-            "domain": domain,
-            "from": previous,
-            "to": target,
-            "file": str(path),
-        }
-        line = json.dumps(entry)
-        audit = audit_path()
-        try:
-            audit.parent.mkdir(parents=True, exist_ok=True)
-            with audit.open("a", encoding="utf-8") as handle:
-                handle.write(line + "\n")
-        except OSError as exc:
-            audit_logger.error("route flip %s (NOT in the audit log: %s)", line, exc)
-            raise CommandError(f"{domain} was flipped to {target}, but {audit} could not be written: {exc}") from exc
         audit_logger.info("route flip %s", line)
         self.stdout.write(f"{domain}: {previous} -> {target} in {path} (in force within 2 s); audited in {audit}")
 
