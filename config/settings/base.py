@@ -1,6 +1,8 @@
 """Platform settings, read from environment variables; PLATFORM_PROFILE picks embedded, postgres or production."""
 
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -65,6 +67,8 @@ INSTALLED_APPS = [
     "corsheaders",
     "drf_spectacular",
     "channels",
+    "rest_framework_simplejwt.token_blacklist",
+    "axes",
     "apps.kernel",
     "apps.connectors",
     "apps.genomics",
@@ -83,14 +87,16 @@ MIDDLEWARE = [
     "apps.kernel.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     *(["corsheaders.middleware.CorsMiddleware"] if IS_GATEWAY else []),  # only the edge emits CORS headers
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # the gateway sits above the first sync-only middleware (WhiteNoise), so proxied requests never hop threads
     *(["gateway.middleware.GatewayMiddleware"] if IS_GATEWAY else []),
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as axes asks: turns a lockout flagged during login into a 429
 ]
 
 ROOT_URLCONF = "config.urls" if IS_GATEWAY else "config.urls_deployable"
@@ -123,6 +129,12 @@ CORS_ALLOW_HEADERS = [
 ]
 ASGI_APPLICATION = "config.asgi.application"
 AUTH_USER_MODEL = "users.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TEMPLATES = [
@@ -149,6 +161,8 @@ DATABASE_ALIAS_BY_APP = {
     "contenttypes": "users",
     "admin": "users",
     "sessions": "users",
+    "token_blacklist": "users",
+    "axes": "users",
     "registry": "registry",
     "jobs": "jobs",
     "files": "files",
@@ -194,11 +208,33 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }
 SPECTACULAR_SETTINGS = {"TITLE": "Federated Genomic Imputation Platform API", "VERSION": "1.0.0"}
-SIMPLE_JWT = {
+SIMPLE_JWT: dict[str, Any] = {
     "ALGORITHM": "RS256",
     "SIGNING_KEY": JWT_SIGNING_KEY,
     "VERIFYING_KEY": env_secret(env, "JWT_VERIFYING_KEY") or (JWT_SIGNING_KEY and public_pem_of(JWT_SIGNING_KEY)),
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=1)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,  # the login service sends user_logged_in, which updates last_login
+    "USER_ID_CLAIM": "user_id",  # the gateway edge requires it (gateway/edge.py)
+    "TOKEN_TYPE_CLAIM": "token_type",
+    "CHECK_USER_IS_ACTIVE": True,
 }
+
+# --- users: login lockout (django-axes), self-registration ------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out username+address before any check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # one lock per username from one address
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # successful logins are audited through user.action.logged; no session is created
+AXES_VERBOSE = False  # no start-up banner on every manage.py run; failures are still logged, usernames masked
+AXES_LOCKOUT_CALLABLE = "apps.users.lockout.lockout_response"  # the API error envelope, 429 with Retry-After
+USERS_SELF_REGISTRATION = env.bool("USERS_SELF_REGISTRATION", default=False)
 
 # --- static files and the web UI ------------------------------------------------------------------------
 STATIC_URL = "/static/"

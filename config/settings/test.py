@@ -1,6 +1,6 @@
 """Settings for pytest: the active profile's databases, with state under var/test/ so a running product is untouched.
 
-In the embedded profile the tests get their own private Redis (tests/conftest.py starts it on the socket
+In the embedded profile the tests get their own private Redis (the root conftest.py starts it on the socket
 named here); with REDIS_URL set they use that server instead.
 """
 

@@ -79,6 +79,8 @@ def test_each_app_migrates_on_its_own_database_only_and_nothing_on_default() -> 
         "contenttypes": ["users"],
         "admin": ["users"],
         "sessions": ["users"],
+        "token_blacklist": ["users"],
+        "axes": ["users"],
         "registry": ["registry"],
         "jobs": ["jobs"],
         "files": ["files"],

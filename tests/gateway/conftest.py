@@ -54,7 +54,7 @@ class Server:
 Upstream = Server
 
 
-def server_start(*, port: int | None = None, log: Path | None = None, **env_overrides: str) -> Server:
+def server_start(env_overrides: dict[str, str], *, port: int | None = None, log: Path | None = None) -> Server:
     """A real process running the Procfile's web command with this session's environment plus overrides
     (an empty value removes a variable); returns once /healthz answers."""
     port = port or free_port()
@@ -77,18 +77,18 @@ def server_start(*, port: int | None = None, log: Path | None = None, **env_over
 
 def upstream_start(port: int | None = None, deployable: str = "jobs", urlconf: str = UPSTREAM_URLCONF) -> Server:
     """A real server process serving the test upstream (or a real context's URLconf) as a deployable."""
-    return server_start(port=port, DEPLOYABLE=deployable, DEPLOYABLE_URLCONF=urlconf)
+    return server_start({"DEPLOYABLE": deployable, "DEPLOYABLE_URLCONF": urlconf}, port=port)
 
 
-def gateway_start(routes: Path, *, log: Path | None = None) -> Server:
+def gateway_start(routes: Path, *, log: Path | None = None, **env_overrides: str) -> Server:
     """A real gateway process (the monolith) whose route table is `routes`; jobs' app target is the test URLconf."""
-    return server_start(
-        log=log,
-        DEPLOYABLE="",
-        DEPLOYABLE_URLCONF="",
-        GATEWAY_ROUTES_FILE=str(routes),
-        GATEWAY_APP_URLCONFS="jobs=tests.gateway.upstream_urls",
-    )
+    env = {
+        "DEPLOYABLE": "",
+        "DEPLOYABLE_URLCONF": "",
+        "GATEWAY_ROUTES_FILE": str(routes),
+        "GATEWAY_APP_URLCONFS": f"jobs={UPSTREAM_URLCONF}",
+    }
+    return server_start({**env, **env_overrides}, log=log)
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -21,7 +23,7 @@ from prometheus_client import REGISTRY
 from gateway.api import ops_redis
 from gateway.routes import route_table_reset
 from gateway.shadow import MAX_BODY_BYTES, Reply, diffs_key, json_differences, replies_compare, shadow_drain
-from tests.gateway.conftest import UPSTREAM_URLCONF, Upstream, access_token, free_port
+from tests.gateway.conftest import UPSTREAM_URLCONF, Upstream, access_token, free_port, gateway_start
 from tests.gateway.upstream_urls import blob_bytes
 
 TABLE = """
@@ -368,3 +370,27 @@ def test_non_json_bodies_compare_by_digest() -> None:
     assert replies_compare(text, Reply(200, "text/plain", b"ko")).differences == ("$",)
     assert replies_compare(text, Reply(200, "application/json", b'"ok"')).differences == ("$",)
     assert replies_compare(text, Reply(500, "text/plain", b"ok")).status_differs
+
+
+@pytest.mark.e2e
+def test_through_a_real_server_a_remote_primary_is_compared_once_the_server_has_streamed_it(
+    upstream: Upstream, diffs: Callable[[], list[dict[str, Any]]], settings: Any, tmp_path: Path
+) -> None:
+    """The server (not the test client) consumes the relayed stream: the shadow's tee must still see it end."""
+    routes = tmp_path / "routes.toml"
+    routes.write_text(table(upstream.url, target="remote", shadow='target = "app", timeout = 5.0'))
+    server = gateway_start(routes, GATEWAY_REDIS_PREFIX=settings.GATEWAY_REDIS_PREFIX)
+    try:
+        request = urllib.request.Request(f"{server.url}/api/jobs/items/5/", headers=auth("req-shadow-real-server"))
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = json.loads(response.read())
+        deadline = time.monotonic() + 10
+        while not diffs() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        server.stop()
+
+    assert body["id"] == 5
+    [diff] = diffs()  # generated_at differs between the two answers and is not declared volatile here
+    assert (diff["primary_target"], diff["shadow_target"], diff["differences"]) == ("remote", "app", ["$.generated_at"])
+    assert diff["request_id"] == "req-shadow-real-server"

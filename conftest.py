@@ -1,4 +1,5 @@
-"""Shared fixtures: the real Redis the event tests talk to, and REQUIRE_SERVICES (unreachable = failure, not skip)."""
+"""Fixtures for every test in the repository (tests/ and each context's own tests): the real Redis the event and
+gateway tests talk to, and REQUIRE_SERVICES (an unreachable server is a failure, not a skip)."""
 
 from __future__ import annotations
 
