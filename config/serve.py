@@ -32,6 +32,7 @@ def main() -> None:
         server_header=False,
         access_log=os.environ.get("ACCESS_LOG", "1") == "1",
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=75,  # longer than the gateway pool's 30 s, so an upstream never closes a reused connection
     )
 
 
