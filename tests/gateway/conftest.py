@@ -27,6 +27,12 @@ from gateway.routes import route_table_reset
 
 ROOT = Path(__file__).resolve().parents[2]
 UPSTREAM_URLCONF = "tests.gateway.upstream_urls"
+JOBS_TABLE = """
+[domains.jobs]
+prefixes = ["/api/jobs/"]
+target = "{target}"
+anonymous = ["/api/jobs/plain/"]
+"""  # the route table most gateway tests start from: jobs on one target, /api/jobs/plain/ open to all
 
 
 def free_port() -> int:

@@ -10,16 +10,11 @@ from django.test import AsyncClient
 
 from gateway.dispatch import canary_bucket, target_choose
 from gateway.routes import Canary, Route
-from tests.gateway.conftest import Upstream, access_token, json_of
+from tests.gateway.conftest import JOBS_TABLE, Upstream, access_token, json_of
 
 pytestmark = pytest.mark.redis
 
-TABLE = """
-[domains.jobs]
-prefixes = ["/api/jobs/"]
-target = "{target}"
-anonymous = ["/api/jobs/plain/"]
-"""
+TABLE = JOBS_TABLE
 
 
 async def test_app_target_serves_the_contexts_urlconf_in_process(routes_file: Callable[[str], Path]) -> None:

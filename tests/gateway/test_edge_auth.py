@@ -19,16 +19,11 @@ from django.conf import settings as django_settings
 from django.test import AsyncClient
 from django.utils import timezone
 
-from tests.gateway.conftest import access_token
+from tests.gateway.conftest import JOBS_TABLE, access_token
 
 pytestmark = pytest.mark.redis
 
-TABLE = """
-[domains.jobs]
-prefixes = ["/api/jobs/"]
-target = "app"
-anonymous = ["/api/jobs/plain/"]
-"""
+TABLE = JOBS_TABLE.format(target="app")
 INVALID = "The access token is invalid."
 BAD_HEADER = "Send the access token as 'Authorization: Bearer <token>'."
 

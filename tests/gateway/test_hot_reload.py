@@ -18,14 +18,9 @@ from django.test import AsyncClient
 from prometheus_client import REGISTRY
 
 from gateway.routes import route_table, route_table_status
-from tests.gateway.conftest import gateway_start
+from tests.gateway.conftest import JOBS_TABLE, gateway_start
 
-TABLE = """
-[domains.jobs]
-prefixes = ["/api/jobs/"]
-target = "{target}"
-anonymous = ["/api/jobs/plain/"]
-"""
+TABLE = JOBS_TABLE
 APP, LEGACY = TABLE.format(target="app"), TABLE.format(target="legacy")
 INVALID_TOML = APP.replace('target = "app"', "target = app")
 UNKNOWN_KEY = APP.replace("target =", "tagret =")
