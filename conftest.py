@@ -19,6 +19,7 @@ from django.db import connections
 from config.settings.profiles import CONTEXT_ALIASES
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+pytest_plugins = ["tests.contract.fixtures"]  # the targets of the contract tests, also used by the contexts' tests
 
 
 def _unavailable(reason: str) -> None:

@@ -16,7 +16,7 @@ urlpatterns = [
     path("api/gateway/routes/", RouteTableView.as_view(), name="gateway-routes"),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[]), name="api-docs"),
-    re_path(r"^(?!api/|admin/|static/|ws/|healthz|readyz|metrics).*$", spa_index, name="spa"),
+    re_path(r"^(?!api/|admin/|static/|ws/|internal/|healthz|readyz|metrics).*$", spa_index, name="spa"),
 ]
 
 handler404 = "gateway.views.not_found"

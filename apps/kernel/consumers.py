@@ -4,8 +4,9 @@ Each consumer is its own consumer group on its topic's stream. A message is appl
 transaction on the consumer's database together with an inbox row keyed by (consumer, event id), and
 acknowledged only after that commit. A runner that dies before acknowledging leaves the message pending;
 any runner reclaims it after `reclaim_idle_ms`, finds it in the inbox and acknowledges it without a second
-effect. A message that keeps failing is moved to the dead-letter stream after `max_deliveries` attempts,
-and replaying it re-applies it for that one consumer only.
+effect. A message that keeps failing is moved to the dead-letter stream after `max_deliveries` attempts (at
+once when it is not a valid envelope, or its handler raises EnvelopeError over the payload), and replaying it
+re-applies it for that one consumer only.
 
 The inbox makes database effects exactly-once; a handler with effects outside its database (e-mail, HTTP)
 must make them idempotent itself, and one running longer than `reclaim_idle_ms` may be run twice.
@@ -190,6 +191,9 @@ class ConsumerRunner:
             self.apply(c, envelope)
         except (OperationalError, InterfaceError):
             raise  # the database, not the message, is at fault
+        except EnvelopeError as exc:  # the handler found the payload malformed: no retry can help
+            self._dead_letter(c, message_id, deliveries=1, fields=fields, error=str(exc))
+            return
         except Exception as exc:
             self._remember_error(c, message_id, f"{type(exc).__name__}: {exc}")
             logger.exception("consumer %s failed on event %s (%s)", c.name, envelope.id, message_id)

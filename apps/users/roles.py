@@ -10,8 +10,8 @@
 | submit_jobs        |   x   |       x       |     x      |      x       |        |
 | view_services      |   x   |       x       |     x      |      x       |   x    |
 
-A superuser has every capability whatever its role. Per-service permissions (later) narrow submit_jobs
-to the services a user was granted; they never widen a role.
+A superuser has every capability whatever its role. Which services a user may submit to, and whose jobs
+they may see there, is per-service access (apps/users/access.py): it refines submit_jobs and never widens a role.
 """
 
 from __future__ import annotations

@@ -12,14 +12,14 @@ from config.settings.profiles import (
     CONTEXT_ALIASES,
     PROFILES,
     databases,
-    env_secret,
-    jwt_key_problem,
+    jwt_verifying_key,
     production_problems,
-    public_pem_of,
     random_token,
     redis_endpoints,
     rsa_private_key,
     secret,
+    token_key_problems,
+    vault_keys,
 )
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -35,26 +35,39 @@ if DEPLOYABLE not in ("monolith", *CONTEXT_ALIASES):
         f"DEPLOYABLE must be monolith or one of {', '.join(CONTEXT_ALIASES)}, not {DEPLOYABLE!r}"
     )
 IS_GATEWAY = DEPLOYABLE == "monolith"  # the monolith process is the gateway; a deployable serves one context
+# the users context signs tokens and holds the credential vault; every other deployable only verifies tokens
+HOLDS_USERS = DEPLOYABLE in ("monolith", "users")
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = secret(env, "SECRET_KEY", profile=PROFILE, var_dir=VAR_DIR, make=random_token)
-JWT_SIGNING_KEY = secret(env, "JWT_SIGNING_KEY", profile=PROFILE, var_dir=VAR_DIR, make=rsa_private_key)
+JWT_SIGNING_KEY = (
+    secret(env, "JWT_SIGNING_KEY", profile=PROFILE, var_dir=VAR_DIR, make=rsa_private_key) if HOLDS_USERS else ""
+)
+# credential vault (apps/users/vault.py): `manage.py users_vault_rotate` after putting a new key first
+USERS_VAULT_KEYS = vault_keys(env, profile=PROFILE, var_dir=VAR_DIR) if HOLDS_USERS else []
 INTERNAL_SERVICE_KEY = secret(env, "INTERNAL_SERVICE_KEY", profile=PROFILE, var_dir=VAR_DIR, make=random_token)
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=[] if PROFILE == "production" else ["127.0.0.1", "localhost", "[::1]"]
+)
+JWT_VERIFYING_KEY = jwt_verifying_key(env, profile=PROFILE, var_dir=VAR_DIR, signing_key=JWT_SIGNING_KEY)
+_key_problems = token_key_problems(
+    holds_users=HOLDS_USERS,
+    jwt_signing_key=JWT_SIGNING_KEY,
+    jwt_verifying_key=JWT_VERIFYING_KEY,
+    users_vault_keys=USERS_VAULT_KEYS,
 )
 if PROFILE == "production":
     _problems = production_problems(
         debug=DEBUG,
         secret_key=SECRET_KEY,
-        jwt_signing_key=JWT_SIGNING_KEY,
         internal_service_key=INTERNAL_SERVICE_KEY,
         allowed_hosts=ALLOWED_HOSTS,
+        key_problems=_key_problems,
     )
     if _problems:
         raise ImproperlyConfigured("refusing to start in production: " + "; ".join(_problems))
-elif _problem := jwt_key_problem(JWT_SIGNING_KEY):
-    raise ImproperlyConfigured(_problem)
+elif _key_problems:
+    raise ImproperlyConfigured("; ".join(_key_problems))
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -203,7 +216,9 @@ CELERY_TIMEZONE = "UTC"
 # --- API ---------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.kernel.errors.api_exception_handler",
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    # stateless: the caller is the token's claims, checked with the public key (apps/kernel/principal.py); the
+    # users context's own views load the account instead (apps/users/api/base.py)
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTStatelessUserAuthentication"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -212,7 +227,7 @@ SPECTACULAR_SETTINGS = {"TITLE": "Federated Genomic Imputation Platform API", "V
 SIMPLE_JWT: dict[str, Any] = {
     "ALGORITHM": "RS256",
     "SIGNING_KEY": JWT_SIGNING_KEY,
-    "VERIFYING_KEY": env_secret(env, "JWT_VERIFYING_KEY") or (JWT_SIGNING_KEY and public_pem_of(JWT_SIGNING_KEY)),
+    "VERIFYING_KEY": JWT_VERIFYING_KEY,
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=1)),
     "ROTATE_REFRESH_TOKENS": True,
@@ -221,6 +236,7 @@ SIMPLE_JWT: dict[str, Any] = {
     "USER_ID_CLAIM": "user_id",  # the gateway edge requires it (gateway/edge.py)
     "TOKEN_TYPE_CLAIM": "token_type",
     "CHECK_USER_IS_ACTIVE": True,
+    "TOKEN_USER_CLASS": "apps.kernel.principal.Principal",
 }
 
 # --- users: login lockout (django-axes), self-registration ------------------------------------------------
@@ -236,6 +252,11 @@ AXES_DISABLE_ACCESS_LOG = True  # successful logins are audited through user.act
 AXES_VERBOSE = False  # no start-up banner on every manage.py run; failures are still logged, usernames masked
 AXES_LOCKOUT_CALLABLE = "apps.users.lockout.lockout_response"  # the API error envelope, 429 with Retry-After
 USERS_SELF_REGISTRATION = env.bool("USERS_SELF_REGISTRATION", default=False)
+USERS_TOKEN_READERS = ("jobs", "monolith")  # deployables that may read a job owner's decrypted service token
+
+# --- extracted contexts: where each one's deployable answers, e.g. CONTEXT_URLS="users=http://127.0.0.1:8001" -
+# A context named here is reached over HTTP (apps/<ctx>/remote.py) by every process that is not that context.
+CONTEXT_URLS: dict[str, str] = env.dict("CONTEXT_URLS", default={})
 
 # --- static files and the web UI ------------------------------------------------------------------------
 STATIC_URL = "/static/"

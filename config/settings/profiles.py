@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.exceptions import ImproperlyConfigured
@@ -137,10 +138,96 @@ def random_token() -> bytes:
     return secrets.token_urlsafe(64).encode()
 
 
-def production_problems(
-    *, debug: bool, secret_key: str, jwt_signing_key: str, internal_service_key: str, allowed_hosts: list[str]
+def vault_keys(env: environ.Env, *, profile: str, var_dir: Path) -> list[str]:
+    """USERS_VAULT_KEYS: comma-separated Fernet keys, the first encrypting; outside production one is generated once."""
+    raw = secret(env, "USERS_VAULT_KEYS", profile=profile, var_dir=var_dir, make=Fernet.generate_key)
+    return [key.strip() for key in raw.split(",") if key.strip()]
+
+
+def vault_keys_problem(keys: list[str]) -> str | None:
+    """Why these keys cannot run the credential vault, or None; names positions only, never a key."""
+    if not keys:
+        return "USERS_VAULT_KEYS (or USERS_VAULT_KEYS_FILE) is missing; set one or more comma-separated Fernet keys"
+    bad = []
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:
+            bad.append(str(position))
+    if bad:
+        where = f"position{'s' if len(bad) > 1 else ''} {', '.join(bad)} of {len(keys)}"
+        return (
+            f"USERS_VAULT_KEYS holds a value that is not a Fernet key at {where}; "
+            "each must be 32 url-safe base64-encoded bytes, as made by Fernet.generate_key()"
+        )
+    return None
+
+
+def public_key_problem(pem: str) -> str | None:
+    """Why this text cannot verify RS256 tokens, or None when it can."""
+    try:
+        key = serialization.load_pem_public_key(pem.encode())
+    except (ValueError, TypeError):
+        return "JWT_VERIFYING_KEY is not a PEM public key"
+    if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 2048:
+        return "JWT_VERIFYING_KEY is not an RSA public key of at least 2048 bits"
+    return None
+
+
+def jwt_verifying_key(env: environ.Env, *, profile: str, var_dir: Path, signing_key: str) -> str:
+    """JWT_VERIFYING_KEY, else the public half of this process's signing key.
+
+    Outside production the signer also leaves its public key in var/secrets/, where deployables on the same
+    machine that hold no private key (all but users) find it.
+    """
+    value = env_secret(env, "JWT_VERIFYING_KEY")
+    if value:
+        return value
+    path = var_dir / "secrets" / "jwt_verifying_key"
+    if signing_key and not jwt_key_problem(signing_key):
+        public = public_pem_of(signing_key)
+        if profile != "production" and (not path.exists() or path.read_text() != public):
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            staged = path.with_suffix(f".{os.getpid()}")
+            staged.write_text(public)
+            staged.replace(path)
+        return public
+    if profile != "production" and path.exists():
+        return path.read_text()
+    return ""
+
+
+def token_key_problems(
+    *, holds_users: bool, jwt_signing_key: str, jwt_verifying_key: str, users_vault_keys: list[str]
 ) -> list[str]:
-    """Every reason production must not start, each naming the variable to fix."""
+    """What this process's keys lack: the users context signs tokens and opens the vault; others only verify."""
+    if not holds_users:
+        if not jwt_verifying_key:
+            return [
+                "JWT_VERIFYING_KEY (or JWT_VERIFYING_KEY_FILE) is missing; deployables other than users verify "
+                "tokens with the users context's RSA public key in PEM"
+            ]
+        problem = public_key_problem(jwt_verifying_key)
+        return [problem] if problem else []
+    problems = []
+    if not jwt_signing_key:
+        problems.append("JWT_SIGNING_KEY (or JWT_SIGNING_KEY_FILE) is missing; it must be an RSA private key in PEM")
+    elif problem := jwt_key_problem(jwt_signing_key):
+        problems.append(problem)
+    if problem := vault_keys_problem(users_vault_keys):
+        problems.append(problem)
+    return problems
+
+
+def production_problems(
+    *,
+    debug: bool,
+    secret_key: str,
+    internal_service_key: str,
+    allowed_hosts: list[str],
+    key_problems: list[str],
+) -> list[str]:
+    """Every reason production must not start, each naming the variable to fix (token_key_problems: the keys)."""
     problems = []
     if debug:
         problems.append("DEBUG is on; unset it or set DEBUG=0")
@@ -148,10 +235,6 @@ def production_problems(
         problems.append("SECRET_KEY is missing")
     elif len(secret_key) < 50 or len(set(secret_key)) < 5 or secret_key.lower().startswith(INSECURE_SECRET_PREFIXES):
         problems.append("SECRET_KEY is a default or weak value; use 50+ random characters")
-    if not jwt_signing_key:
-        problems.append("JWT_SIGNING_KEY (or JWT_SIGNING_KEY_FILE) is missing; it must be an RSA private key in PEM")
-    elif problem := jwt_key_problem(jwt_signing_key):
-        problems.append(problem)
     if len(internal_service_key) < 32 or len(set(internal_service_key)) < 10:
         problems.append("INTERNAL_SERVICE_KEY is missing, shorter than 32 characters or not random")
     hosts = [host.strip() for host in allowed_hosts if host.strip()]
@@ -159,4 +242,4 @@ def production_problems(
         problems.append("ALLOWED_HOSTS is empty; list the host names this deployment answers to")
     elif "*" in hosts:
         problems.append("ALLOWED_HOSTS contains '*'; list the host names this deployment answers to")
-    return problems
+    return problems + key_problems

@@ -8,6 +8,7 @@ from typing import Any
 
 import environ
 import pytest
+from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.core.exceptions import ImproperlyConfigured
@@ -16,10 +17,15 @@ from config.settings.profiles import (
     ALIASES,
     RedisEndpoints,
     databases,
+    jwt_verifying_key,
     production_problems,
+    public_pem_of,
     redis_endpoints,
     rsa_private_key,
     secret,
+    token_key_problems,
+    vault_keys,
+    vault_keys_problem,
 )
 
 GOOD_SECRET_KEY = "q7Hk2vN9pLx4RtW8mZc3Bf6Yj1Ds5Ga0Ue7Io2Kw9Nh4Vb8Xr3Tl6Pm1Qz5Jy0Cv"
@@ -33,6 +39,11 @@ def _pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
 
 
 GOOD_INTERNAL_KEY = "k3Yq9ZpW2mXr7TbN5vLc8HjD4sGf6Ae1"
+GOOD_VAULT_KEY = Fernet.generate_key().decode()
+VAULT_KEYS_MISSING = (
+    "USERS_VAULT_KEYS (or USERS_VAULT_KEYS_FILE) is missing; set one or more comma-separated Fernet keys"
+)
+VAULT_KEY_FORMAT = "each must be 32 url-safe base64-encoded bytes, as made by Fernet.generate_key()"
 
 
 def _problems(**overrides: Any) -> list[str]:
@@ -42,9 +53,15 @@ def _problems(**overrides: Any) -> list[str]:
         "jwt_signing_key": GOOD_JWT_KEY,
         "internal_service_key": GOOD_INTERNAL_KEY,
         "allowed_hosts": ["imputation.example.org"],
+        "users_vault_keys": [GOOD_VAULT_KEY],
+        "holds_users": True,
+        "jwt_verifying_key": "",
     }
     values.update(overrides)
-    return production_problems(**values)
+    keys = {
+        name: values.pop(name) for name in ("holds_users", "jwt_signing_key", "jwt_verifying_key", "users_vault_keys")
+    }
+    return production_problems(**values, key_problems=token_key_problems(**keys))
 
 
 def _clear_database_urls(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -116,6 +133,19 @@ def test_good_production_values_have_no_problems() -> None:
             {"allowed_hosts": ["imputation.example.org", "*"]},
             "ALLOWED_HOSTS contains '*'; list the host names this deployment answers to",
         ),
+        ({"users_vault_keys": []}, VAULT_KEYS_MISSING),
+        (
+            {"users_vault_keys": ["not-a-fernet-key"]},
+            f"USERS_VAULT_KEYS holds a value that is not a Fernet key at position 1 of 1; {VAULT_KEY_FORMAT}",
+        ),
+        (
+            {"users_vault_keys": [GOOD_VAULT_KEY, GOOD_VAULT_KEY[:-4]]},
+            f"USERS_VAULT_KEYS holds a value that is not a Fernet key at position 2 of 2; {VAULT_KEY_FORMAT}",
+        ),
+        (
+            {"users_vault_keys": ["bad-1", GOOD_VAULT_KEY, "bad-3"]},
+            f"USERS_VAULT_KEYS holds a value that is not a Fernet key at positions 1, 3 of 3; {VAULT_KEY_FORMAT}",
+        ),
     ],
     ids=[
         "debug",
@@ -135,6 +165,10 @@ def test_good_production_values_have_no_problems() -> None:
         "hosts-whitespace",
         "internal-repetitive",
         "hosts-wildcard",
+        "vault-missing",
+        "vault-not-a-key",
+        "vault-truncated-old-key",
+        "vault-two-bad-keys",
     ],
 )
 def test_each_production_problem_is_reported_alone(overrides: dict[str, Any], problem: str) -> None:
@@ -146,15 +180,27 @@ def test_boundary_values_pass() -> None:
 
 
 def test_every_problem_is_reported_at_once_each_naming_its_variable() -> None:
-    problems = _problems(debug=True, secret_key="", jwt_signing_key="", internal_service_key="", allowed_hosts=[""])
+    problems = _problems(
+        debug=True, secret_key="", jwt_signing_key="", internal_service_key="", allowed_hosts=[""], users_vault_keys=[]
+    )
 
     assert [problem.split(" ")[0] for problem in problems] == [
         "DEBUG",
         "SECRET_KEY",
-        "JWT_SIGNING_KEY",
         "INTERNAL_SERVICE_KEY",
         "ALLOWED_HOSTS",
+        "JWT_SIGNING_KEY",
+        "USERS_VAULT_KEYS",
     ]
+
+
+def test_a_vault_key_problem_never_repeats_the_key() -> None:
+    almost = GOOD_VAULT_KEY[:-1] + "!"
+
+    problem = vault_keys_problem([almost])
+
+    assert problem is not None
+    assert almost not in problem
 
 
 # --- databases ------------------------------------------------------------------------------------------
@@ -351,3 +397,89 @@ def test_production_never_generates_a_secret(tmp_path: Path) -> None:
     assert value == ""
     assert calls == []
     assert not (tmp_path / "secrets").exists()
+
+
+# --- vault_keys -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_vault_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("USERS_VAULT_KEYS", raising=False)
+    monkeypatch.delenv("USERS_VAULT_KEYS_FILE", raising=False)
+
+
+@pytest.mark.usefixtures("no_vault_keys")
+@pytest.mark.parametrize("profile", ["embedded", "postgres"])
+def test_a_missing_vault_key_is_generated_once_as_a_fernet_key(profile: str, tmp_path: Path) -> None:
+    first = vault_keys(environ.Env(), profile=profile, var_dir=tmp_path)
+    second = vault_keys(environ.Env(), profile=profile, var_dir=tmp_path)
+
+    assert first == second
+    assert len(first) == 1
+    assert vault_keys_problem(first) is None
+    assert (tmp_path / "secrets" / "users_vault_keys").read_text() == first[0]
+    assert stat.S_IMODE((tmp_path / "secrets" / "users_vault_keys").stat().st_mode) == 0o600
+
+
+def test_vault_keys_are_read_comma_separated_in_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    newer, older = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    monkeypatch.setenv("USERS_VAULT_KEYS", f" {newer} ,{older},, ")
+
+    keys = vault_keys(environ.Env(), profile="embedded", var_dir=tmp_path)
+
+    assert keys == [newer, older]
+    assert not (tmp_path / "secrets").exists()
+
+
+@pytest.mark.usefixtures("no_vault_keys")
+def test_production_never_generates_a_vault_key(tmp_path: Path) -> None:
+    keys = vault_keys(environ.Env(), profile="production", var_dir=tmp_path)
+
+    assert keys == []
+    assert not (tmp_path / "secrets").exists()
+
+
+def test_a_deployable_other_than_users_needs_only_the_verifying_key() -> None:
+    public = public_pem_of(GOOD_JWT_KEY)
+
+    assert _problems(holds_users=False, jwt_signing_key="", users_vault_keys=[], jwt_verifying_key=public) == []
+
+
+@pytest.mark.parametrize(
+    ("verifying_key", "problem"),
+    [
+        (
+            "",
+            "JWT_VERIFYING_KEY (or JWT_VERIFYING_KEY_FILE) is missing; deployables other than users verify "
+            "tokens with the users context's RSA public key in PEM",
+        ),
+        ("not a key", "JWT_VERIFYING_KEY is not a PEM public key"),
+        (
+            GOOD_JWT_KEY,
+            "JWT_VERIFYING_KEY is not a PEM public key",
+        ),  # the private key is refused where the public one belongs
+    ],
+)
+def test_a_verifier_without_a_usable_public_key_is_refused(verifying_key: str, problem: str) -> None:
+    assert _problems(holds_users=False, jwt_signing_key="", users_vault_keys=[], jwt_verifying_key=verifying_key) == [
+        problem
+    ]
+
+
+def test_the_signer_leaves_its_public_key_for_verifiers_outside_production(tmp_path: Path) -> None:
+    env = environ.Env()
+
+    signer = jwt_verifying_key(env, profile="embedded", var_dir=tmp_path, signing_key=GOOD_JWT_KEY)
+    verifier = jwt_verifying_key(env, profile="embedded", var_dir=tmp_path, signing_key="")
+
+    assert signer == verifier == public_pem_of(GOOD_JWT_KEY)
+    assert "PRIVATE" not in (tmp_path / "secrets" / "jwt_verifying_key").read_text()
+
+
+def test_production_verifiers_read_only_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = environ.Env()
+    jwt_verifying_key(env, profile="embedded", var_dir=tmp_path, signing_key=GOOD_JWT_KEY)
+
+    assert jwt_verifying_key(env, profile="production", var_dir=tmp_path, signing_key="") == ""
+    monkeypatch.setenv("JWT_VERIFYING_KEY", "from-the-environment")
+    assert jwt_verifying_key(env, profile="production", var_dir=tmp_path, signing_key="") == "from-the-environment"

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -76,7 +77,9 @@ def test_embedded_profile_starts_with_no_variables_and_keeps_its_state_under_var
     assert sorted(p.name for p in (var_dir / "secrets").iterdir()) == [
         "internal_service_key",
         "jwt_signing_key",
+        "jwt_verifying_key",
         "secret_key",
+        "users_vault_keys",
     ]
 
 
@@ -92,7 +95,14 @@ def test_production_with_unsafe_settings_refuses_to_start_naming_every_problem(t
 
     last_line = _failure(result)
     assert last_line.startswith("django.core.exceptions.ImproperlyConfigured: refusing to start in production: ")
-    for variable in ("DEBUG", "SECRET_KEY", "JWT_SIGNING_KEY", "INTERNAL_SERVICE_KEY", "ALLOWED_HOSTS"):
+    for variable in (
+        "DEBUG",
+        "SECRET_KEY",
+        "JWT_SIGNING_KEY",
+        "INTERNAL_SERVICE_KEY",
+        "ALLOWED_HOSTS",
+        "USERS_VAULT_KEYS",
+    ):
         assert variable in last_line
     assert not (tmp_path / "var" / "secrets").exists()
 
@@ -105,6 +115,7 @@ def test_production_with_good_settings_passes_the_deploy_checks(tmp_path: Path) 
         SECRET_KEY="k" + secrets.token_urlsafe(48)[:63],
         JWT_SIGNING_KEY_FILE=str(_rsa_key_file(tmp_path)),
         INTERNAL_SERVICE_KEY=secrets.token_urlsafe(32),
+        USERS_VAULT_KEYS=f"{Fernet.generate_key().decode()},{Fernet.generate_key().decode()}",
         ALLOWED_HOSTS="imputation.example.org",
         REDIS_URL="redis://127.0.0.1:1/0",
         **_database_urls(),
@@ -136,3 +147,14 @@ def test_an_unknown_profile_names_the_allowed_ones(tmp_path: Path) -> None:
         "django.core.exceptions.ImproperlyConfigured: "
         "PLATFORM_PROFILE must be one of embedded, postgres, production, not 'bogus'"
     )
+
+
+def test_a_malformed_vault_key_stops_any_profile_without_repeating_it(tmp_path: Path) -> None:
+    result = _run(["manage.py", "check"], tmp_path, USERS_VAULT_KEYS=f"{Fernet.generate_key().decode()},not-a-key")
+
+    last_line = _failure(result)
+    assert last_line == (
+        "django.core.exceptions.ImproperlyConfigured: USERS_VAULT_KEYS holds a value that is not a Fernet key at "
+        "position 2 of 2; each must be 32 url-safe base64-encoded bytes, as made by Fernet.generate_key()"
+    )
+    assert "not-a-key" not in result.stderr

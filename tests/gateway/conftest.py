@@ -3,15 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,8 +17,11 @@ from django.utils import timezone
 
 from gateway.api import ops_redis
 from gateway.routes import route_table_reset
+from tests.servers import ROOT, Server, free_port, server_start
 
-ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["ROOT", "Server", "free_port"]  # the gateway tests import these from here
+Upstream = Server
+
 UPSTREAM_URLCONF = "tests.gateway.upstream_urls"
 JOBS_TABLE = """
 [domains.jobs]
@@ -33,52 +29,6 @@ prefixes = ["/api/jobs/"]
 target = "{target}"
 anonymous = ["/api/jobs/plain/"]
 """  # the route table most gateway tests start from: jobs on one target, /api/jobs/plain/ open to all
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def server_argv(port: int) -> list[str]:
-    """The Procfile's web command (config.serve, uvicorn) on a loopback port."""
-    return [sys.executable, "-m", "config.serve", "--host", "127.0.0.1", "--port", str(port)]
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen[bytes]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-
-Upstream = Server
-
-
-def server_start(env_overrides: dict[str, str], *, port: int | None = None, log: Path | None = None) -> Server:
-    """A real process running the Procfile's web command with this session's environment plus overrides
-    (an empty value removes a variable); returns once /healthz answers."""
-    port = port or free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", **env_overrides}
-    env = {key: value for key, value in env.items() if value}
-    output = log.open("wb") if log else subprocess.DEVNULL
-    process = subprocess.Popen(server_argv(port), cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return Server(url=url, process=process)
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"server on {url} did not start" + (f": {log.read_text()[-2000:]}" if log else ""))
 
 
 def upstream_start(port: int | None = None, deployable: str = "jobs", urlconf: str = UPSTREAM_URLCONF) -> Server:

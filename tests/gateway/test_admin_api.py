@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import redis
 from django.test import Client
-from rest_framework_simplejwt.tokens import AccessToken
 
 from apps.users.models import User
+from apps.users.tokens import token_pair_issue
 from gateway import routes as routes_module
 from gateway.api import breakers_key
 from gateway.routes import route_table, route_table_status
@@ -39,7 +39,7 @@ canary = { target = "legacy", percent = 2.5 }
 
 def bearer(*, staff: bool) -> dict[str, str]:
     user = User.objects.create_user(username=f"user-{uuid.uuid4().hex[:8]}", password="x", is_staff=staff)
-    return {"Authorization": f"Bearer {AccessToken.for_user(user)}"}
+    return {"Authorization": f"Bearer {token_pair_issue(user=user).access}"}  # with the is_staff claim
 
 
 def test_an_administrator_gets_the_table_in_force_sorted_by_domain(

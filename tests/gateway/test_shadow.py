@@ -89,13 +89,14 @@ def shadow_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 async def test_the_response_comes_from_the_primary_and_is_unchanged_by_the_shadow(
     routes_file: Callable[[str], Path], upstream: Upstream, diffs: Callable[[], list[dict[str, Any]]]
 ) -> None:
+    headers = auth("req-shadow-plain")  # one token: two minted in different seconds would differ
     routes_file(table(upstream.url))
-    plain = await AsyncClient().get("/api/jobs/echo/", headers=auth("req-shadow-plain"))
+    plain = await AsyncClient().get("/api/jobs/echo/", headers=headers)
     routes_file(table(upstream.url, shadow='target = "remote"'))
     route_table_reset()  # in force at once, not at the next reload check
     before = comparisons()
 
-    mirrored = await AsyncClient().get("/api/jobs/echo/", headers=auth("req-shadow-plain"))
+    mirrored = await AsyncClient().get("/api/jobs/echo/", headers=headers)
     await shadow_drain()
 
     assert mirrored.status_code == plain.status_code == 200

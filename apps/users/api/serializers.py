@@ -10,7 +10,7 @@ from typing import Any
 from rest_framework import serializers
 
 from apps.users.models import Profile, User
-from apps.users.selectors import user_profile_get
+from apps.users.selectors.accounts import user_profile_get
 
 PASSWORD_MAX = 4096  # long enough for any passphrase, short enough that hashing it is cheap
 
@@ -61,3 +61,20 @@ def user_body(user: User, profile: Profile | None = None) -> dict[str, Any]:
             }
         ).data
     )
+
+
+class ManagedUserOutputSerializer(UserOutputSerializer):
+    """A user as user managers see it: the current-user shape plus account state."""
+
+    is_active = serializers.BooleanField()
+    date_joined = serializers.DateTimeField()
+    last_login = serializers.DateTimeField(allow_null=True)
+
+
+def managed_user_body(user: User) -> dict[str, Any]:
+    profile = getattr(user, "profile", None) or user_profile_get(user=user)
+    return dict(ManagedUserOutputSerializer({**user.__dict__, "profile": profile}).data)
+
+
+def managed_users_body(users: list[User]) -> list[dict[str, Any]]:
+    return [managed_user_body(user) for user in users]

@@ -7,26 +7,18 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from apps.users.api.base import UsersApi, current_user
 from apps.users.api.serializers import password_field, user_body
-from apps.users.models import User
-from apps.users.services import (
-    ClientInfo,
+from apps.users.events import ClientInfo
+from apps.users.services.accounts import user_register
+from apps.users.services.auth import (
     LoginLockedOutError,
     auth_login,
     auth_logout,
     auth_refresh,
     user_password_change,
-    user_register,
 )
-
-
-def _current_user(request: Request) -> User:
-    user = request.user
-    if not isinstance(user, User):  # IsAuthenticated ran first; this narrows the type
-        raise exceptions.NotAuthenticated()
-    return user
 
 
 def _lockout_as_throttle(exc: LoginLockedOutError) -> exceptions.Throttled:
@@ -34,7 +26,7 @@ def _lockout_as_throttle(exc: LoginLockedOutError) -> exceptions.Throttled:
     return exceptions.Throttled(wait=exc.retry_after, detail=exc.message)
 
 
-class LoginApi(APIView):
+class LoginApi(UsersApi):
     authentication_classes = []
     permission_classes = [AllowAny]
 
@@ -54,7 +46,7 @@ class LoginApi(APIView):
         )
 
 
-class TokenRefreshApi(APIView):
+class TokenRefreshApi(UsersApi):
     authentication_classes = []
     permission_classes = [AllowAny]
 
@@ -68,7 +60,7 @@ class TokenRefreshApi(APIView):
         return Response({"access": tokens.access, "refresh": tokens.refresh})
 
 
-class LogoutApi(APIView):
+class LogoutApi(UsersApi):
     class InputSerializer(serializers.Serializer):
         refresh = serializers.CharField()
 
@@ -76,19 +68,19 @@ class LogoutApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         auth_logout(
-            user=_current_user(request),
+            user=current_user(request),
             refresh=data.validated_data["refresh"],
             client=ClientInfo.of(request._request),
         )
         return Response(status=status.HTTP_205_RESET_CONTENT)
 
 
-class CurrentUserApi(APIView):
+class CurrentUserApi(UsersApi):
     def get(self, request: Request) -> Response:
-        return Response(user_body(_current_user(request)))
+        return Response(user_body(current_user(request)))
 
 
-class PasswordChangeApi(APIView):
+class PasswordChangeApi(UsersApi):
     class InputSerializer(serializers.Serializer):
         current_password = password_field()
         new_password = password_field()
@@ -97,13 +89,13 @@ class PasswordChangeApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            tokens = user_password_change(request=request._request, user=_current_user(request), **data.validated_data)
+            tokens = user_password_change(request=request._request, user=current_user(request), **data.validated_data)
         except LoginLockedOutError as exc:
             raise _lockout_as_throttle(exc) from exc
         return Response({"detail": "Password changed.", "access": tokens.access, "refresh": tokens.refresh})
 
 
-class RegisterApi(APIView):
+class RegisterApi(UsersApi):
     authentication_classes = []
     permission_classes = [AllowAny]
 

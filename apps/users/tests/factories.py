@@ -10,7 +10,7 @@ from django.db import transaction
 from django.test import Client
 
 from apps.users.models import OutboxEvent, User
-from apps.users.services import user_create
+from apps.users.services.accounts import user_create
 
 PASSWORD = "plum-orchard-velvet-42"
 

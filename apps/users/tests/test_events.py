@@ -10,9 +10,10 @@ from django.db import transaction
 from django.test import Client
 
 from apps.kernel.envelope import USER_ACTION_LOGGED
-from apps.users import services
+from apps.users.events import ClientInfo
 from apps.users.models import OutboxEvent, User
-from apps.users.services import ClientInfo, user_register
+from apps.users.services import auth as services
+from apps.users.services.accounts import user_register
 from apps.users.tests.factories import PASSWORD, actions, bearer, login, post, user_make
 
 pytestmark = pytest.mark.django_db(databases=["users"])

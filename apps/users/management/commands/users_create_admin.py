@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.kernel.errors import ApplicationError
-from apps.users.services import admin_ensure
+from apps.users.services.accounts import admin_ensure
 
 VARIABLES = ("ADMIN_USERNAME", "ADMIN_EMAIL", "ADMIN_PASSWORD")
 

@@ -1,17 +1,13 @@
-"""Writes of the users context: logging in and out, token rotation, passwords, registration, the first admin.
+"""Writes of the users context about authentication: login, token rotation, logout, password change.
 
-Every change runs in one transaction on the `users` alias and records a `user.action.logged` event in the
-same transaction, so the audit trail has an entry exactly when the change committed. Event payloads carry
-who, what, from where (address, user agent) and never a password or a token.
+Every change runs in one transaction on the `users` alias together with its audit event (apps/users/events.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from django.contrib.auth import authenticate, user_logged_in
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from rest_framework_simplejwt.exceptions import TokenError
@@ -20,16 +16,12 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
-from apps.kernel.envelope import USER_ACTION_LOGGED
-from apps.kernel.errors import ApplicationError, NotFoundError
-from apps.kernel.outbox import outbox_record
+from apps.kernel.errors import ApplicationError
+from apps.users.events import ClientInfo, user_action_record
 from apps.users.lockout import LOCKOUT_MESSAGE, lockout_retry_after_seconds
-from apps.users.models import OutboxEvent, Profile, Role, User
+from apps.users.models import DB, User
 from apps.users.passwords import password_problems
 from apps.users.tokens import TokenPair, token_pair_issue
-
-DB = "users"
-USER_AGENT_MAX = 256
 
 
 class AuthenticationFailedError(ApplicationError):
@@ -44,86 +36,10 @@ class LoginLockedOutError(ApplicationError):
         self.retry_after = retry_after
 
 
-class RegistrationClosedError(NotFoundError):
-    """Self-registration is off: the endpoint answers as if it did not exist."""
-
-
-@dataclass(frozen=True)
-class ClientInfo:
-    """Where a request came from, as recorded in audit events (the same address the gateway rate-limits)."""
-
-    ip: str = ""
-    user_agent: str = ""
-
-    @classmethod
-    def of(cls, request: HttpRequest) -> ClientInfo:
-        return cls(
-            ip=request.META.get("REMOTE_ADDR", ""),
-            user_agent=request.headers.get("User-Agent", "")[:USER_AGENT_MAX],
-        )
-
-
 @dataclass(frozen=True)
 class LoginResult:
     user: User
     tokens: TokenPair
-
-
-def user_action_record(
-    *,
-    action: str,
-    actor_id: int | None,
-    client: ClientInfo,
-    resource_id: int | None = None,
-    details: dict[str, Any] | None = None,
-) -> None:
-    """One audit event about a user account; must run inside the transaction of the change it describes."""
-    target = resource_id if resource_id is not None else actor_id
-    outbox_record(
-        outbox=OutboxEvent,
-        topic=USER_ACTION_LOGGED,
-        aggregate_id=target if target is not None else "anonymous",
-        payload={
-            "actor_id": actor_id,
-            "action": action,
-            "resource_type": "user",
-            "resource_id": None if target is None else str(target),
-            "ip": client.ip,
-            "user_agent": client.user_agent,
-            "details": details or {},
-        },
-    )
-
-
-def user_create(
-    *,
-    username: str,
-    email: str,
-    password: str,
-    role: str = Role.RESEARCHER,
-    first_name: str = "",
-    last_name: str = "",
-    is_staff: bool = False,
-    is_superuser: bool = False,
-) -> User:
-    """A user with its profile; the caller validates the password and owns the transaction and the event."""
-    user = User(
-        username=username,
-        email=email,
-        first_name=first_name,
-        last_name=last_name,
-        role=role,
-        is_staff=is_staff,
-        is_superuser=is_superuser,
-    )
-    user.set_password(password)
-    try:
-        user.full_clean(exclude=["password"])
-    except ValidationError as exc:
-        raise ApplicationError("The account details are not valid.", details=exc.message_dict) from exc
-    user.save(using=DB)
-    Profile.objects.using(DB).create(user=user)
-    return user
 
 
 def auth_login(*, request: HttpRequest, username: str, password: str) -> LoginResult:
@@ -216,7 +132,7 @@ def auth_logout(*, user: User, refresh: str, client: ClientInfo) -> None:
         user_action_record(action="logout", actor_id=user.pk, client=client)
 
 
-def _refresh_tokens_revoke_all(*, user: User) -> int:
+def refresh_tokens_revoke_all(*, user: User) -> int:
     """Blacklist every refresh token the user still holds (all sessions end)."""
     pending = OutstandingToken.objects.using(DB).filter(user=user).exclude(blacklistedtoken__isnull=False)
     revoked = 0
@@ -251,91 +167,7 @@ def user_password_change(*, request: HttpRequest, user: User, current_password: 
     with transaction.atomic(using=DB):
         user.set_password(new_password)
         user.save(using=DB, update_fields=["password"])
-        _refresh_tokens_revoke_all(user=user)
+        refresh_tokens_revoke_all(user=user)
         tokens = token_pair_issue(user=user)
         user_action_record(action="password_change", actor_id=user.pk, client=client)
     return tokens
-
-
-def user_register(
-    *,
-    enabled: bool,
-    username: str,
-    email: str,
-    password: str,
-    first_name: str = "",
-    last_name: str = "",
-    client: ClientInfo,
-) -> User:
-    """Self-registration (when the platform allows it): always a researcher, never staff."""
-    if not enabled:
-        raise RegistrationClosedError("Not found.")
-    candidate = User(username=username, email=email, first_name=first_name, last_name=last_name)
-    problems = password_problems(password, user=candidate)
-    if problems:
-        raise ApplicationError("The password is not acceptable.", details={"password": problems})
-    with transaction.atomic(using=DB):
-        if User.objects.using(DB).filter(username=username).exists():
-            raise ApplicationError(
-                "A user with that username already exists.",
-                details={"username": ["A user with that username already exists."]},
-            )
-        user = user_create(
-            username=username,
-            email=email,
-            password=password,
-            first_name=first_name,
-            last_name=last_name,
-            role=Role.RESEARCHER,
-        )
-        user_action_record(action="register", actor_id=user.pk, client=client)
-    return user
-
-
-@dataclass(frozen=True)
-class AdminEnsured:
-    user: User
-    created: bool
-    changed: list[str]
-
-
-def admin_ensure(*, username: str, email: str, password: str) -> AdminEnsured:
-    """Create the first admin, or bring an existing account of that name to admin with these settings.
-
-    Idempotent: a second run with the same values changes nothing and records nothing.
-    """
-    existing = User.objects.using(DB).filter(username=username).first()
-    problems = password_problems(password, user=existing or User(username=username, email=email))
-    if problems:
-        raise ApplicationError("The admin password is not acceptable.", details={"password": problems})
-    with transaction.atomic(using=DB):
-        if existing is None:
-            user = user_create(
-                username=username,
-                email=email,
-                password=password,
-                role=Role.ADMIN,
-                is_staff=True,
-                is_superuser=True,
-            )
-            user_action_record(action="admin_created", actor_id=None, client=ClientInfo(), resource_id=user.pk)
-            return AdminEnsured(user=user, created=True, changed=[])
-        user = User.objects.using(DB).select_for_update().get(pk=existing.pk)
-        wanted = {"email": email, "role": Role.ADMIN.value, "is_staff": True, "is_superuser": True, "is_active": True}
-        changed = [field for field, value in wanted.items() if getattr(user, field) != value]
-        for field in changed:
-            setattr(user, field, wanted[field])
-        if not user.check_password(password):
-            user.set_password(password)
-            changed.append("password")
-        if changed:
-            user.save(using=DB)
-            user_action_record(
-                action="admin_updated",
-                actor_id=None,
-                client=ClientInfo(),
-                resource_id=user.pk,
-                details={"changed": sorted(changed)},
-            )
-        Profile.objects.using(DB).get_or_create(user=user)
-        return AdminEnsured(user=user, created=False, changed=sorted(changed))

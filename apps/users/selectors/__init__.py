@@ -1,0 +1,1 @@
+"""Reads of the users context, one module per area."""
