@@ -19,7 +19,10 @@ from django.db import connections
 from config.settings.profiles import CONTEXT_ALIASES
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
-pytest_plugins = ["tests.contract.fixtures"]  # the targets of the contract tests, also used by the contexts' tests
+pytest_plugins = [
+    "tests.contract.fixtures",  # the targets of the contract tests, also used by the contexts' tests
+    "apps.connectors.tests.fixtures",  # the recorded-payload protocol server, also used by the registry's tests
+]
 
 
 def _unavailable(reason: str) -> None:
@@ -92,3 +95,29 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         vendors = {connections[alias].vendor for alias in CONTEXT_ALIASES}
         if vendors != {"postgresql"}:
             _unavailable(f"needs the postgres profile (PLATFORM_PROFILE=postgres); databases are {sorted(vendors)}")
+
+
+@pytest.fixture
+def own_rate_limit_counters(request: pytest.FixtureRequest, settings) -> Iterator[None]:
+    """The gateway's rate-limit counters under a prefix of this test's own, so API tests never throttle each other."""
+    settings.GATEWAY_REDIS_PREFIX = f"test-{uuid.uuid4().hex[:12]}:"
+    uses_redis = request.node.get_closest_marker("redis") is not None
+    if uses_redis:
+        request.getfixturevalue("redis_server")
+    yield
+    if uses_redis:
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        keys = list(client.scan_iter(match=f"{settings.GATEWAY_REDIS_PREFIX}*"))
+        if keys:
+            client.delete(*keys)
+
+
+@pytest.fixture
+def celery_eager() -> Iterator[None]:
+    """Celery tasks run in-process when queued (after a commit), never on a broker."""
+    from celery import current_app as celery_app
+
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = before

@@ -10,7 +10,9 @@ django_asgi_app = get_asgi_application()  # before importing consumers, which ne
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-websocket_urlpatterns: list = []  # notifications mounts /ws/notifications/ here
+from apps.notifications.routing import websocket_urlpatterns as notifications_sockets  # noqa: E402
+
+websocket_urlpatterns = [*notifications_sockets]
 
 application = ProtocolTypeRouter(
     {

@@ -83,7 +83,8 @@ def deployable_env(context: str, var_dir: Path, **overrides: str) -> dict[str, s
         "DEPLOYABLE": context,
         "REDIS_URL": settings.REDIS_URL,
         "INTERNAL_SERVICE_KEY": settings.INTERNAL_SERVICE_KEY,
-        "JWT_SIGNING_KEY": settings.SIMPLE_JWT["SIGNING_KEY"],  # one key pair for the whole test deployment
+        "JWT_SIGNING_KEY": settings.SIMPLE_JWT["SIGNING_KEY"],  # one key pair for the whole test deployment;
+        "JWT_VERIFYING_KEY": settings.SIMPLE_JWT["VERIFYING_KEY"],  # only the users deployable reads the private half
         "ACCESS_LOG": "0",
         **overrides,
     }

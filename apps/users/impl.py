@@ -5,7 +5,7 @@ from __future__ import annotations
 from apps.users import public
 from apps.users.models import DB, User
 from apps.users.roles import user_capabilities
-from apps.users.selectors.access import service_permissions_of
+from apps.users.selectors.access import service_audience, service_permissions_of
 from apps.users.selectors.accounts import user_profile_get
 from apps.users.services import credentials
 
@@ -44,6 +44,9 @@ class LocalUsersService(public.UsersService):
 
     def service_permissions(self, *, user_id: int, service_id: int) -> frozenset[str]:
         return frozenset(str(right) for right in service_permissions_of(user=_user(user_id), service_id=service_id))
+
+    def service_audience(self, *, service_id: int) -> list[int]:
+        return service_audience(service_id=service_id)
 
     def credential_token_for_job(self, *, owner_id: int, service_id: int, job_id: str) -> str:
         _user(owner_id)

@@ -1,9 +1,9 @@
 """The users context's public interface: the only part of apps.users that other contexts may import.
 
 Other contexts ask who a user is (role, capabilities, quotas), whether they may do something on a service,
-and (the jobs context only) for a job owner's decrypted service token. `get_users_service()` answers
-in-process, or over HTTP when the users context runs as its own deployable (CONTEXT_URLS["users"]); both
-implementations pass the same tests (apps/users/tests/test_public.py).
+who hears about a service (notifications), and (the jobs context only) for a job owner's decrypted service
+token. `get_users_service()` answers in-process, or over HTTP when the users context runs as its own deployable
+(CONTEXT_URLS["users"]); both implementations pass the same tests (apps/users/tests/test_public.py).
 """
 
 from __future__ import annotations
@@ -76,6 +76,14 @@ class UsersService(ABC):
 
     def service_permission_has(self, *, user_id: int, service_id: int, permission: str) -> bool:
         return permission in self.service_permissions(user_id=user_id, service_id=service_id)
+
+    def service_audience(self, *, service_id: int) -> list[int]:
+        """Ids of the active users who hear about that service: admins and service admins (every service), and
+        holders of an unexpired grant or a group membership on it; sorted.
+
+        Not abstract, so test doubles of this interface written before it existed still instantiate.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not answer service_audience")
 
 
 # By name, so this module (imported by every other context) does not import the implementations, which import it.

@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from config.settings.profiles import (
     ALIASES,
     CONTEXT_ALIASES,
+    NODE_ALIAS,
     PROFILES,
     databases,
     jwt_verifying_key,
@@ -30,9 +31,9 @@ if PROFILE not in PROFILES:
     raise ImproperlyConfigured(f"PLATFORM_PROFILE must be one of {', '.join(PROFILES)}, not {PROFILE!r}")
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 DEPLOYABLE = env.str("DEPLOYABLE", default="monolith")
-if DEPLOYABLE not in ("monolith", *CONTEXT_ALIASES):
+if DEPLOYABLE not in ("monolith", *CONTEXT_ALIASES, NODE_ALIAS):  # node: the reference imputation node
     raise ImproperlyConfigured(
-        f"DEPLOYABLE must be monolith or one of {', '.join(CONTEXT_ALIASES)}, not {DEPLOYABLE!r}"
+        f"DEPLOYABLE must be monolith or one of {', '.join((*CONTEXT_ALIASES, NODE_ALIAS))}, not {DEPLOYABLE!r}"
     )
 IS_GATEWAY = DEPLOYABLE == "monolith"  # the monolith process is the gateway; a deployable serves one context
 # the users context signs tokens and holds the credential vault; every other deployable only verifies tokens
@@ -183,8 +184,9 @@ DATABASE_ALIAS_BY_APP = {
     "notifications": "notifications",
     "monitoring": "monitoring",
     "imputation": "legacy",
+    "node": NODE_ALIAS,
 }
-if not set(DATABASE_ALIAS_BY_APP.values()) <= set(ALIASES):
+if not set(DATABASE_ALIAS_BY_APP.values()) <= {*ALIASES, NODE_ALIAS}:
     raise ImproperlyConfigured("DATABASE_ALIAS_BY_APP names an alias that DATABASES does not define")
 
 # --- Redis: broker, channel layer, event bus, cache ----------------------------------------------------
@@ -258,6 +260,64 @@ USERS_TOKEN_READERS = ("jobs", "monolith")  # deployables that may read a job ow
 # A context named here is reached over HTTP (apps/<ctx>/remote.py) by every process that is not that context.
 CONTEXT_URLS: dict[str, str] = env.dict("CONTEXT_URLS", default={})
 
+# --- registry: health checks, outbound URL guard (apps/registry/outbound.py) ------------------------------------
+REGISTRY_HEALTH_CONCURRENCY = env.int("REGISTRY_HEALTH_CONCURRENCY", default=8)  # probes in flight at once
+REGISTRY_HEALTH_CONNECT_TIMEOUT = env.float("REGISTRY_HEALTH_CONNECT_TIMEOUT", default=5.0)
+REGISTRY_HEALTH_READ_TIMEOUT = env.float("REGISTRY_HEALTH_READ_TIMEOUT", default=15.0)
+REGISTRY_HEALTH_HISTORY_DAYS = env.int("REGISTRY_HEALTH_HISTORY_DAYS", default=30)
+REGISTRY_AT_RISK_DAYS = env.int("REGISTRY_AT_RISK_DAYS", default=3)  # unhealthy this long: flagged at risk
+REGISTRY_DEACTIVATE_AT_RISK = env.bool("REGISTRY_DEACTIVATE_AT_RISK", default=False)
+REGISTRY_OUTBOUND_ALLOW_LINK_LOCAL = env.bool("REGISTRY_OUTBOUND_ALLOW_LINK_LOCAL", default=False)
+REGISTRY_OUTBOUND_DENY_PRIVATE = env.bool("REGISTRY_OUTBOUND_DENY_PRIVATE", default=False)
+CELERY_BEAT_SCHEDULE = {
+    "registry-health-checks": {"task": "registry.health_check_due", "schedule": 60.0},
+    "registry-health-maintenance": {"task": "registry.health_maintenance", "schedule": 3600.0},
+}
+
+# --- files: uploads (tus), storage (local or S3), pre-flight, downloads, retention (apps/files) ---------------
+from config.settings.profiles import env_secret, files_keys, files_keys_problem  # noqa: E402 (this section's own)
+
+HOLDS_FILES = DEPLOYABLE in ("monolith", "files")
+# zip passwords of result files (apps/files/cipher.py): the first key encrypts, all decrypt, like USERS_VAULT_KEYS
+FILES_ENCRYPTION_KEYS = files_keys(env, profile=PROFILE, var_dir=VAR_DIR) if HOLDS_FILES else []
+if HOLDS_FILES and (_files_keys_problem := files_keys_problem(FILES_ENCRYPTION_KEYS)):
+    raise ImproperlyConfigured(_files_keys_problem)
+FILES_STORAGE = env.str("FILES_STORAGE", default="local")  # local (FileSystemStorage) | s3 (S3Storage, boto3)
+if FILES_STORAGE not in ("local", "s3"):
+    raise ImproperlyConfigured(f"FILES_STORAGE must be local or s3, not {FILES_STORAGE!r}")
+FILES_MEDIA_ROOT = Path(env.str("FILES_MEDIA_ROOT", default=str(VAR_DIR / "media")))
+FILES_S3_BUCKET = env.str("FILES_S3_BUCKET", default="")
+FILES_S3_ENDPOINT_URL = env.str("FILES_S3_ENDPOINT_URL", default="")  # empty: AWS; else MinIO, Ceph, moto ...
+FILES_S3_REGION = env.str("FILES_S3_REGION", default="us-east-1")
+FILES_S3_ADDRESSING_STYLE = env.str("FILES_S3_ADDRESSING_STYLE", default="")  # "path" for most non-AWS servers
+FILES_S3_ACCESS_KEY_ID = env_secret(env, "FILES_S3_ACCESS_KEY_ID")  # empty: boto3's own chain (role, profile)
+FILES_S3_SECRET_ACCESS_KEY = env_secret(env, "FILES_S3_SECRET_ACCESS_KEY")
+if HOLDS_FILES and FILES_STORAGE == "s3" and not FILES_S3_BUCKET:
+    raise ImproperlyConfigured("FILES_STORAGE=s3 needs FILES_S3_BUCKET")
+FILES_FSYNC = env.bool("FILES_FSYNC", default=True)  # local storage: sync each chunk before its offset is committed
+# uploads: .vcf.gz only, as the imputation servers only consider *.vcf.gz (bgzip; reference/protocols.md §6)
+FILES_ALLOWED_SUFFIXES = env.list("FILES_ALLOWED_SUFFIXES", default=[".vcf.gz"])
+FILES_MAX_UPLOAD_BYTES = env.int("FILES_MAX_UPLOAD_BYTES", default=100 * 1024**3)  # Tus-Max-Size
+FILES_ONESHOT_MAX_BYTES = env.int("FILES_ONESHOT_MAX_BYTES", default=32 * 1024**2)  # POST /api/files/ (multipart)
+FILES_TUS_MAX_CHUNK_BYTES = env.int("FILES_TUS_MAX_CHUNK_BYTES", default=64 * 1024**2)  # one PATCH body at most
+FILES_UPLOAD_LEASE_SECONDS = env.int("FILES_UPLOAD_LEASE_SECONDS", default=300)  # a PATCH's hold on its upload
+FILES_UPLOAD_EXPIRY_HOURS = env.int("FILES_UPLOAD_EXPIRY_HOURS", default=24)  # after the last chunk: abandoned
+FILES_INPUT_RETENTION_DAYS = env.int("FILES_INPUT_RETENTION_DAYS", default=30)  # 0: inputs are kept until deleted
+FILES_ORPHAN_GRACE_HOURS = env.int("FILES_ORPHAN_GRACE_HOURS", default=24)  # unowned objects kept this long
+FILES_SIGNED_URL_SECONDS = env.int("FILES_SIGNED_URL_SECONDS", default=300)
+FILES_CELERY_QUEUE = env.str("FILES_CELERY_QUEUE", default="celery")  # a files deployable's worker: its own queue
+CELERY_BEAT_SCHEDULE = {
+    **CELERY_BEAT_SCHEDULE,
+    "files-retention": {"task": "files.retention", "schedule": 3600.0, "options": {"queue": FILES_CELERY_QUEUE}},
+}
+# browsers running tus-js-client must read these response headers and may send these request headers
+CORS_EXPOSE_HEADERS = [
+    *CORS_EXPOSE_HEADERS,
+    *("Location", "Upload-Offset", "Upload-Length", "Upload-Expires", "Tus-Resumable", "Tus-Version"),
+    *("Tus-Extension", "Tus-Max-Size", "Content-Range", "Accept-Ranges", "Content-Disposition"),
+]
+CORS_ALLOW_HEADERS = [*CORS_ALLOW_HEADERS, "x-http-method-override", "range"]
+
 # --- static files and the web UI ------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
@@ -301,4 +361,69 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # one INFO line per proxied request from the HTTP client would double the gateway's log volume and CPU
     "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+}
+
+# --- notifications: WebSocket push, e-mail (Django backends; SMTP in production), digests (apps/notifications) ---
+from typing import cast  # noqa: E402 (this section's own)
+
+NOTIFICATIONS_WS_HEARTBEAT_SECONDS = env.float("NOTIFICATIONS_WS_HEARTBEAT_SECONDS", default=25.0)
+NOTIFICATIONS_WS_RESYNC_LIMIT = env.int("NOTIFICATIONS_WS_RESYNC_LIMIT", default=100)  # ?since= replays at most
+# job statuses that make a notification (every status change is pushed live anyway); add "running" for starts
+NOTIFICATIONS_JOB_STATUSES = env.list("NOTIFICATIONS_JOB_STATUSES", default=["completed", "failed", "cancelled"])
+NOTIFICATIONS_DIGEST_HOUR = env.int("NOTIFICATIONS_DIGEST_HOUR", default=8)  # daily digests: this hour, local time
+NOTIFICATIONS_UI_URL = env.str("NOTIFICATIONS_UI_URL", default="http://127.0.0.1:8000")  # links in e-mails
+NOTIFICATIONS_EMAIL_SUBJECT_PREFIX = env.str("NOTIFICATIONS_EMAIL_SUBJECT_PREFIX", default="[Imputation Platform] ")
+NOTIFICATIONS_EMAIL_RETRY_SECONDS = env.int("NOTIFICATIONS_EMAIL_RETRY_SECONDS", default=60)  # doubles per retry
+NOTIFICATIONS_CELERY_QUEUE = env.str("NOTIFICATIONS_CELERY_QUEUE", default="celery")  # a deployable's own queue
+if PROFILE == "production":  # the console backend (above) is for the embedded profile
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Imputation Platform <no-reply@localhost>")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env_secret(env, "EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)  # STARTTLS, usually port 587
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)  # implicit TLS, usually port 465
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are exclusive; set one of them")
+# one sweep a minute serves hourly and daily digests and the ends of quiet hours: due times are per user, local
+CELERY_BEAT_SCHEDULE |= {
+    "notifications-emails-due": {
+        "task": "notifications.emails_due",
+        "schedule": 60.0,
+        "options": {"queue": NOTIFICATIONS_CELERY_QUEUE},
+    },
+}
+# the channel layer carries only notifications' pushes. Pushes bound for one server process wait in one Redis key
+# (channels-redis' per-process inbox), so a fan-out to every user on that server needs room for all of them at
+# once: beyond `capacity` channels-redis drops silently. Its receive loop blocks 5 s on Redis, as long as redis-py's
+# default socket timeout: under load the read times out first and takes the sockets down; give it a margin.
+_channels = cast(dict[str, Any], CHANNEL_LAYERS["default"]["CONFIG"])
+_channels["capacity"] = env.int("NOTIFICATIONS_CHANNEL_CAPACITY", default=20_000)
+_channels["hosts"] = [
+    {"address": host, "socket_timeout": 20} if isinstance(host, str) else host for host in _channels["hosts"]
+]
+# the ASGI server logs accepted sockets with their query string: keep `?token=` out of the logs
+cast(dict[str, Any], LOGGING["filters"])["socket_token"] = {"()": "apps.notifications.redaction.QueryTokenFilter"}
+cast(dict[str, Any], LOGGING["loggers"]).update(
+    {"uvicorn.error": {"filters": ["socket_token"]}, "uvicorn.access": {"filters": ["socket_token"]}}
+)
+
+# --- node: the reference imputation node (apps/node), a separate system with its own database and queue ---------
+CELERY_TASK_ROUTES = {"node.*": {"queue": "node"}}
+NODE_DIR = Path(env.str("NODE_DIR", default=str(VAR_DIR / "node")))  # panels, job workspaces
+NODE_BEAGLE = env.str("NODE_BEAGLE", default="beagle")  # the Beagle 5 command (Debian: apt-get install beagle)
+NODE_BEAGLE_THREADS = env.int("NODE_BEAGLE_THREADS", default=2)
+NODE_BEAGLE_TIMEOUT_SECONDS = env.int("NODE_BEAGLE_TIMEOUT_SECONDS", default=12 * 60)  # under the task time limit
+NODE_MAX_JOBS_PER_USER = env.int("NODE_MAX_JOBS_PER_USER", default=2)  # Cloudgene's maxRunningJobsPerUser
+NODE_UPLOAD_LIMIT_MB = env.int("NODE_UPLOAD_LIMIT_MB", default=5000)  # Cloudgene's uploadLimit
+NODE_MAX_DOWNLOADS = env.int("NODE_MAX_DOWNLOADS", default=10)  # per result file
+NODE_TOKEN_DAYS = env.int("NODE_TOKEN_DAYS", default=30)
+NODE_NOTIFICATION_AFTER_DAYS = env.int("NODE_NOTIFICATION_AFTER_DAYS", default=4)
+NODE_RETIRE_AFTER_DAYS = env.int("NODE_RETIRE_AFTER_DAYS", default=6)
+NODE_EXECUTOR = env.str("NODE_EXECUTOR", default="celery")  # celery (the node queue) | inline (a thread: tests)
+NODE_FAULTS_ENABLED = env.bool("NODE_FAULTS_ENABLED", default=False)  # /api/v2/node/faults: tests only
+CELERY_BEAT_SCHEDULE |= {
+    "node-retention": {"task": "node.retention", "schedule": 3600.0, "options": {"queue": "node"}},
 }

@@ -24,6 +24,8 @@ from django.core.exceptions import ImproperlyConfigured
 PROFILES = ("embedded", "postgres", "production")
 CONTEXT_ALIASES = ("users", "registry", "jobs", "files", "notifications", "monitoring")
 ALIASES = (*CONTEXT_ALIASES, "legacy")
+NODE_ALIAS = "node"  # the reference imputation node: always its own database, never required by a profile
+DATABASE_ALIASES = (*ALIASES, NODE_ALIAS)  # every alias `databases()` configures (besides the empty default)
 INSECURE_SECRET_PREFIXES = ("django-insecure", "change-me", "change_me", "changeme", "replace-me")
 
 
@@ -54,7 +56,28 @@ def databases(profile: str, env: environ.Env, var_dir: Path) -> dict[str, dict[s
         result[alias] = config
     if missing:
         raise ImproperlyConfigured(f"profile {profile!r} needs one database per context; missing: {', '.join(missing)}")
+    result[NODE_ALIAS] = node_database(env, var_dir)
     return result
+
+
+def node_database(env: environ.Env, var_dir: Path) -> dict[str, Any]:
+    """The node is a separate system: a SQLite file of its own unless DATABASE_URL_NODE names another database."""
+    if "DATABASE_URL_NODE" in os.environ:
+        config: dict[str, Any] = env.db_url("DATABASE_URL_NODE")
+        config.update(CONN_MAX_AGE=0)
+    else:
+        (var_dir / "node").mkdir(parents=True, exist_ok=True)
+        config = {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(var_dir / "node" / "node.sqlite3"),
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    config["TEST"] = {"DEPENDENCIES": []}
+    return config
 
 
 @dataclass(frozen=True)
@@ -68,7 +91,9 @@ class RedisEndpoints:
 def redis_endpoints(profile: str, env: environ.Env, var_dir: Path) -> RedisEndpoints:
     url = env.str("REDIS_URL", default="")
     if url:
-        return RedisEndpoints(url=url, broker=url, channels=url, embedded_socket="")
+        # kombu spells a unix socket redis+socket://<path>; redis-py and channels-redis take unix://<path>
+        broker = "redis+socket://" + url.removeprefix("unix://") if url.startswith("unix://") else url
+        return RedisEndpoints(url=url, broker=broker, channels=url, embedded_socket="")
     if profile != "embedded":
         raise ImproperlyConfigured(f"profile {profile!r} needs REDIS_URL")
     sock = str(var_dir / "run" / "redis.sock")
@@ -142,6 +167,34 @@ def vault_keys(env: environ.Env, *, profile: str, var_dir: Path) -> list[str]:
     """USERS_VAULT_KEYS: comma-separated Fernet keys, the first encrypting; outside production one is generated once."""
     raw = secret(env, "USERS_VAULT_KEYS", profile=profile, var_dir=var_dir, make=Fernet.generate_key)
     return [key.strip() for key in raw.split(",") if key.strip()]
+
+
+def files_keys(env: environ.Env, *, profile: str, var_dir: Path) -> list[str]:
+    """FILES_ENCRYPTION_KEYS (zip passwords of result files): as vault_keys, its own keys, generated once outside
+    production."""
+    raw = secret(env, "FILES_ENCRYPTION_KEYS", profile=profile, var_dir=var_dir, make=Fernet.generate_key)
+    return [key.strip() for key in raw.split(",") if key.strip()]
+
+
+def files_keys_problem(keys: list[str]) -> str | None:
+    """Why these keys cannot encrypt zip passwords, or None; names positions only, never a key."""
+    if not keys:
+        return (
+            "FILES_ENCRYPTION_KEYS (or FILES_ENCRYPTION_KEYS_FILE) is missing; "
+            "set one or more comma-separated Fernet keys"
+        )
+    bad = []
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:
+            bad.append(str(position))
+    if bad:
+        return (
+            f"FILES_ENCRYPTION_KEYS holds a value that is not a Fernet key at position(s) {', '.join(bad)} of "
+            f"{len(keys)}; each must be 32 url-safe base64-encoded bytes, as made by Fernet.generate_key()"
+        )
+    return None
 
 
 def vault_keys_problem(keys: list[str]) -> str | None:

@@ -87,6 +87,7 @@ def test_each_app_migrates_on_its_own_database_only_and_nothing_on_default() -> 
         "notifications": ["notifications"],
         "monitoring": ["monitoring"],
         "imputation": ["legacy"],
+        "node": ["node"],
     }
 
 

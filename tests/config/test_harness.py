@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from config.settings.profiles import ALIASES
+from config.settings.profiles import DATABASE_ALIASES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,15 +38,15 @@ def test_an_unreachable_redis_is_a_reported_skip_otherwise() -> None:
     assert "1 skipped" in result.stdout and "passed" not in result.stdout
 
 
-@pytest.mark.django_db(databases=list(ALIASES))
+@pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 def test_models_and_migrations_agree() -> None:
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)  # exits non-zero on a missing migration
 
 
-@pytest.mark.django_db(databases=list(ALIASES))
+@pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 def test_migrate_all_migrates_every_alias_and_never_default(capsys: pytest.CaptureFixture[str]) -> None:
     call_command("migrate_all", verbosity=1)
 
     out = capsys.readouterr().out
-    assert [line[3:] for line in out.splitlines() if line.startswith("== ")] == list(ALIASES)
-    assert out.splitlines()[-1] == "migrated 7 database aliases"
+    assert [line[3:] for line in out.splitlines() if line.startswith("== ")] == list(DATABASE_ALIASES)
+    assert out.splitlines()[-1] == "migrated 8 database aliases"

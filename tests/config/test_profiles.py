@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.profiles import (
     ALIASES,
+    DATABASE_ALIASES,
     RedisEndpoints,
     databases,
     jwt_verifying_key,
@@ -209,7 +210,7 @@ def test_a_vault_key_problem_never_repeats_the_key() -> None:
 def test_embedded_databases_are_one_sqlite_file_per_alias_under_var_dir(tmp_path: Path) -> None:
     result = databases("embedded", environ.Env(), tmp_path)
 
-    assert set(result) == {"default", *ALIASES}
+    assert set(result) == {"default", *DATABASE_ALIASES}
     assert result["default"] == {}
     assert (tmp_path / "db").is_dir()
     for alias in ALIASES:
@@ -218,6 +219,7 @@ def test_embedded_databases_are_one_sqlite_file_per_alias_under_var_dir(tmp_path
         assert config["NAME"] == str(tmp_path / "db" / f"{alias}.sqlite3")
         assert config["TEST"] == {"DEPENDENCIES": []}
         assert config["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    assert result["node"]["NAME"] == str(tmp_path / "node" / "node.sqlite3")  # the node's own, in every profile
 
 
 def test_postgres_databases_parse_one_url_per_alias(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -228,7 +230,7 @@ def test_postgres_databases_parse_one_url_per_alias(monkeypatch: pytest.MonkeyPa
 
     result = databases("postgres", environ.Env(), tmp_path)
 
-    assert set(result) == {"default", *ALIASES}
+    assert set(result) == {"default", *DATABASE_ALIASES}
     assert result["default"] == {}
     for alias in ALIASES:
         assert result[alias] == {
@@ -483,3 +485,16 @@ def test_production_verifiers_read_only_the_environment(tmp_path: Path, monkeypa
     assert jwt_verifying_key(env, profile="production", var_dir=tmp_path, signing_key="") == ""
     monkeypatch.setenv("JWT_VERIFYING_KEY", "from-the-environment")
     assert jwt_verifying_key(env, profile="production", var_dir=tmp_path, signing_key="") == "from-the-environment"
+
+
+def test_a_unix_socket_redis_url_is_spelled_for_kombu_as_well(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("REDIS_URL", "unix:///run/redis/redis.sock")
+
+    endpoints = redis_endpoints("postgres", environ.Env(), tmp_path)
+
+    assert endpoints == RedisEndpoints(
+        url="unix:///run/redis/redis.sock",
+        broker="redis+socket:///run/redis/redis.sock",
+        channels="unix:///run/redis/redis.sock",
+        embedded_socket="",
+    )

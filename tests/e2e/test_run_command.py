@@ -22,7 +22,7 @@ from typing import Any
 import psutil
 import pytest
 
-from config.settings.profiles import ALIASES
+from config.settings.profiles import DATABASE_ALIASES
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -97,7 +97,7 @@ def test_make_run_serves_probes_heals_a_killed_worker_and_stops_on_ctrl_c(
     _wait_for(lambda: _get(f"{base}/readyz")[0] == 200, 60, "/readyz 200")
     status, body = _get(f"{base}/readyz")
     assert status == 200 and body["status"] == "ok"
-    assert set(body["checks"]) == {f"db.{alias}" for alias in ALIASES} | {"redis", "worker"}
+    assert set(body["checks"]) == {f"db.{alias}" for alias in DATABASE_ALIASES} | {"redis", "worker"}
     assert all(check["ok"] for check in body["checks"].values())
     print(f"/healthz answered after {healthy_after:.1f}s")
 

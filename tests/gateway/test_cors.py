@@ -25,7 +25,25 @@ prefixes = ["/api/jobs/"]
 target = "app"
 anonymous = ["/api/jobs/plain/"]
 """
-EXPOSED = ["X-Request-ID", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"]
+EXPOSED = [
+    "X-Request-ID",
+    "Retry-After",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    # what a browser's tus client and download links must read
+    "Location",
+    "Upload-Offset",
+    "Upload-Length",
+    "Upload-Expires",
+    "Tus-Resumable",
+    "Tus-Version",
+    "Tus-Extension",
+    "Tus-Max-Size",
+    "Content-Range",
+    "Accept-Ranges",
+    "Content-Disposition",
+]
 CORS_HEADERS = (
     "Access-Control-Allow-Origin",
     "Access-Control-Allow-Headers",

@@ -12,9 +12,9 @@ from django.test import Client
 
 import gateway.health
 from apps.kernel import streams
-from config.settings.profiles import ALIASES
+from config.settings.profiles import DATABASE_ALIASES
 
-EVERY_DATABASE = pytest.mark.django_db(databases=list(ALIASES))
+EVERY_DATABASE = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def redis_down(settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _database_checks() -> dict[str, dict[str, object]]:
-    return {f"db.{alias}": {"ok": True, "detail": connections[alias].vendor} for alias in ALIASES}
+    return {f"db.{alias}": {"ok": True, "detail": connections[alias].vendor} for alias in DATABASE_ALIASES}
 
 
 def test_healthz_answers_ok_and_is_never_cached() -> None:
@@ -62,7 +62,7 @@ def test_readyz_is_unavailable_while_no_worker_answers() -> None:
     assert response.status_code == 503
     assert "no-store" in response["Cache-Control"] or "max-age=0" in response["Cache-Control"]
     assert body["status"] == "unavailable"
-    assert set(body["checks"]) == {*(f"db.{alias}" for alias in ALIASES), "redis", "worker"}
+    assert set(body["checks"]) == {*(f"db.{alias}" for alias in DATABASE_ALIASES), "redis", "worker"}
     assert {name: check for name, check in body["checks"].items() if name.startswith("db.")} == _database_checks()
     assert body["checks"]["redis"] == {"ok": True, "detail": "pong"}
     assert body["checks"]["worker"]["ok"] is False
@@ -78,7 +78,7 @@ def test_readyz_reports_redis_down_and_skips_the_worker_check() -> None:
     body = response.json()
     assert response.status_code == 503
     assert body["status"] == "unavailable"
-    assert set(body["checks"]) == {*(f"db.{alias}" for alias in ALIASES), "redis", "worker"}
+    assert set(body["checks"]) == {*(f"db.{alias}" for alias in DATABASE_ALIASES), "redis", "worker"}
     assert {name: check for name, check in body["checks"].items() if name.startswith("db.")} == _database_checks()
     assert body["checks"]["redis"]["ok"] is False
     assert body["checks"]["redis"]["detail"].startswith("ConnectionError: ")

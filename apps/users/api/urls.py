@@ -38,6 +38,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="internal-service-permissions",
     ),
     path(
+        "internal/users/services/<int:service_id>/audience/",
+        internal.ServiceAudienceApi.as_view(),
+        name="internal-service-audience",
+    ),
+    path(
         "internal/users/<int:user_id>/credentials/<int:service_id>/token/",
         internal.CredentialTokenApi.as_view(),
         name="internal-credential-token",

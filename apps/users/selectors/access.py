@@ -8,7 +8,15 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.users.access import effective_permissions
-from apps.users.models import DB, ServiceGroup, ServicePermission, ServicePermissionGrant, User
+from apps.users.models import (
+    DB,
+    Role,
+    ServiceGroup,
+    ServiceGroupMembership,
+    ServicePermission,
+    ServicePermissionGrant,
+    User,
+)
 from apps.users.roles import Capability, user_can
 
 
@@ -36,6 +44,24 @@ def service_permissions_of(*, user: User, service_id: int) -> frozenset[ServiceP
 
 def service_permission_has(*, user: User, service_id: int, permission: ServicePermission) -> bool:
     return permission in service_permissions_of(user=user, service_id=service_id)
+
+
+def service_audience(*, service_id: int) -> list[int]:
+    """Active users concerned by a service: admins, service admins and superusers (who run every service), and
+    whoever holds an unexpired grant or a group membership on it; sorted ids."""
+    granted = ServicePermissionGrant.objects.using(DB).filter(_unexpired(timezone.now()), service_id=service_id)
+    grouped = ServiceGroupMembership.objects.using(DB).filter(group__service_id=service_id)
+    users = (
+        User.objects.using(DB)
+        .filter(is_active=True)
+        .filter(
+            Q(role__in=[Role.ADMIN, Role.SERVICE_ADMIN])
+            | Q(is_superuser=True)
+            | Q(pk__in=granted.values("user_id"))
+            | Q(pk__in=grouped.values("user_id"))
+        )
+    )
+    return sorted(users.values_list("pk", flat=True))
 
 
 def administered_service_ids(*, user: User) -> set[int] | None:

@@ -117,6 +117,34 @@ def test_service_permissions_follow_role_grants_and_groups(world: World) -> None
     assert not world.service.service_permission_has(user_id=user_id, service_id=other_service, permission="submit_jobs")
 
 
+def test_service_audience_is_the_admins_and_the_active_users_granted_on_that_service(world: World) -> None:
+    service_id, other_service = _service_id(), _service_id()
+    service_admin, _ = world.user_new(role="service_admin")
+    granted, _ = world.user_new(role="service_user")
+    member, _ = world.user_new(role="viewer")
+    bystander, _ = world.user_new()
+    elsewhere, _ = world.user_new()
+    deactivated, _ = world.user_new()
+    for user_id, service in ((granted, service_id), (elsewhere, other_service), (deactivated, service_id)):
+        world.ok("POST", "/api/permissions/", {"user_id": user_id, "service_id": service, "permission": "view"})
+    world.ok("POST", f"/api/users/{deactivated}/toggle_active/", {})
+    group = world.ok("POST", "/api/groups/", {"name": "consortium", "service_id": service_id, "permissions": ["view"]})
+    world.ok("POST", f"/api/groups/{group['id']}/members/", {"user_id": member})
+
+    audience = world.service.service_audience(service_id=service_id)
+
+    mine = (service_admin, granted, member, bystander, elsewhere, deactivated)
+    assert {user_id: user_id in audience for user_id in mine} == {
+        service_admin: True,
+        granted: True,
+        member: True,
+        bystander: False,
+        elsewhere: False,
+        deactivated: False,
+    }
+    assert audience == sorted(set(audience))
+
+
 def test_credential_token_for_job_returns_the_owners_decrypted_token(world: World) -> None:
     service_id = _service_id()
     user_id, access = world.user_new()

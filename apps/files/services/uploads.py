@@ -1,0 +1,319 @@
+"""Writes of uploads: admission (size, suffix, quota: all before any byte is stored), resumable appends (tus PATCH)
+and one-shot uploads.
+
+An append takes a lease on the upload with one atomic compare-and-set (`UPDATE … WHERE upload_offset = <the
+client's Upload-Offset> AND no live lease`), streams the body to storage outside any transaction, then commits
+the new offset, the running SHA-256 state and the storage state in one short transaction guarded by the same
+lease. So two PATCHes on one upload never both write (the loser gets 409), no database lock is held while bytes
+move, and a PATCH that dies half-way leaves the committed offset, hash and storage state as they were: the client
+asks HEAD for the offset and sends that chunk again (a partial chunk is not kept).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import IO, Any, Protocol
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.files.errors import ForbiddenError, LengthRequiredError, PayloadTooLargeError, QuotaExceededError
+from apps.files.hashing import ResumableSha256, resumable_sha256_available
+from apps.files.models import DB, FileKind, FileStatus, StorageAccount, UploadedFile
+from apps.files.naming import name_sanitise, suffix_of
+from apps.files.selectors.files import stored_bytes
+from apps.files.storage import BLOCK, StorageConflictError, key_new, storage_backend
+from apps.kernel.errors import ApplicationError, ConflictError, NotFoundError, ServiceUnavailableError
+from apps.users.public import UserNotFoundError, UsersUnavailableError, get_users_service
+
+logger = logging.getLogger(__name__)
+
+VALIDATE_TASK = "files.validate"
+UPLOAD_CAPABILITY = "submit_jobs"  # uploads are inputs of jobs: whoever may not submit jobs may not upload
+
+
+class Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+def _name_admit(raw_name: str) -> str:
+    name = name_sanitise(raw_name)
+    allowed = list(settings.FILES_ALLOWED_SUFFIXES)
+    if suffix_of(name, allowed) is None:
+        message = (
+            f"{name!r} is not a bgzip-compressed VCF: upload files ending in {', '.join(allowed)} "
+            "(compress with `bgzip file.vcf`, one chromosome per file)."
+        )
+        raise ApplicationError(message, details={"name": [message]})
+    return name
+
+
+def _length_admit(length: int, *, limit: int) -> None:
+    if length <= 0:
+        raise ApplicationError("The file is empty.", details={"size": ["The file is empty."]})
+    if length > limit:
+        raise PayloadTooLargeError(f"The file is {length} bytes; at most {limit} bytes are accepted.")
+
+
+def _quota_of(owner_id: int) -> int:
+    """The owner's storage quota, asked of the users context (in-process, or over HTTP when it is extracted)."""
+    try:
+        user = get_users_service().user_get(user_id=owner_id)
+    except UserNotFoundError:
+        raise ForbiddenError("Your account cannot store files.") from None
+    except UsersUnavailableError:
+        raise ServiceUnavailableError("Storage quotas cannot be checked right now; try again shortly.") from None
+    if not user.is_active or not user.can(UPLOAD_CAPABILITY):
+        raise ForbiddenError("Your role does not allow uploading files.")
+    return user.quotas.storage_bytes
+
+
+def _reserve(*, owner_id: int, length: int, quota: int) -> None:
+    """Inside the creating transaction: the owner's row is locked, so concurrent admissions see each other."""
+    account, _ = StorageAccount.objects.using(DB).get_or_create(owner_id=owner_id)
+    StorageAccount.objects.using(DB).select_for_update().get(pk=account.pk)
+    used = stored_bytes(owner_id=owner_id)
+    if used + length > quota:
+        raise QuotaExceededError(
+            f"This file ({length} bytes) does not fit in your storage quota: {used} of {quota} bytes are used. "
+            "Delete files you no longer need, or ask an administrator for a larger quota.",
+            details={"quota_bytes": quota, "used_bytes": used, "requested_bytes": length},
+        )
+
+
+def _upload_expiry(now: datetime) -> datetime:
+    return now + timedelta(hours=settings.FILES_UPLOAD_EXPIRY_HOURS)
+
+
+def _input_expiry(now: datetime) -> datetime | None:
+    days = settings.FILES_INPUT_RETENTION_DAYS
+    return now + timedelta(days=days) if days else None
+
+
+def validation_enqueue(file_id: int) -> None:
+    """Queue the pre-flight checks of a file now. The task is found by name (apps/files/tasks.py registers it when
+    the app is ready), so services never import the tasks that call them."""
+    current_app.tasks[VALIDATE_TASK].apply_async(args=(file_id,), queue=settings.FILES_CELERY_QUEUE)
+
+
+def validation_schedule(file_id: int) -> None:
+    """Queue the pre-flight checks once the current transaction on `files` commits. A broker outage is logged,
+    not raised: the file stays `validating` and the retention task queues it again."""
+    transaction.on_commit(lambda: validation_enqueue(file_id), using=DB, robust=True)
+
+
+def upload_create(
+    *, owner_id: int, length: int, name: str, metadata: dict[str, str] | None = None, job_id: str | None = None
+) -> UploadedFile:
+    """A new resumable upload (tus creation), admitted on its announced length before any byte arrives."""
+    name = _name_admit(name)
+    _length_admit(length, limit=settings.FILES_MAX_UPLOAD_BYTES)
+    quota = _quota_of(owner_id)
+    now = timezone.now()
+    backend = storage_backend()
+    with transaction.atomic(using=DB):
+        _reserve(owner_id=owner_id, length=length, quota=quota)
+        file = UploadedFile(
+            owner_id=owner_id,
+            kind=FileKind.INPUT,
+            status=FileStatus.UPLOADING,
+            name=name,
+            storage_key=key_new("uploads"),
+            upload_length=length,
+            metadata=metadata or {},
+            job_id=job_id or "",
+            expires_at=_upload_expiry(now),
+            sha256_state=ResumableSha256().state() if resumable_sha256_available() else None,
+        )
+        file.multipart = backend.upload_begin(file.storage_key)
+        file.save(using=DB)
+    return file
+
+
+def _upload_check(file: UploadedFile, *, offset: int, now: datetime) -> None:
+    if file.status != FileStatus.UPLOADING:
+        raise ConflictError("This upload is complete; no more bytes are accepted.")
+    if file.expires_at is not None and file.expires_at <= now:
+        raise NotFoundError("This upload has expired; start a new one.")
+    if offset != file.upload_offset:
+        raise ConflictError(
+            f"Upload-Offset {offset} does not match the upload's offset {file.upload_offset}; "
+            "ask for the offset with HEAD and resume from there.",
+            details={"offset": file.upload_offset},
+        )
+
+
+def _lease_take(file: UploadedFile, *, offset: int, now: datetime) -> str:
+    token = uuid.uuid4().hex
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    taken = (
+        UploadedFile.objects.using(DB)
+        .filter(free, pk=file.pk, status=FileStatus.UPLOADING, upload_offset=offset)
+        .update(lease_token=token, lease_until=now + timedelta(seconds=settings.FILES_UPLOAD_LEASE_SECONDS))
+    )
+    if taken:
+        return token
+    current = UploadedFile.objects.using(DB).filter(pk=file.pk).first()
+    if current is None:
+        raise NotFoundError("This upload no longer exists.")
+    _upload_check(current, offset=offset, now=now)
+    raise ConflictError("Another PATCH is writing to this upload; wait for it, then resume from HEAD's offset.")
+
+
+def _lease_release(file_id: int, token: str) -> None:
+    UploadedFile.objects.using(DB).filter(pk=file_id, lease_token=token).update(lease_token="", lease_until=None)
+
+
+class _Body:
+    """The request body in blocks, hashed on the way; refuses to end before the announced length."""
+
+    def __init__(self, stream: Readable, length: int, hasher: ResumableSha256 | None) -> None:
+        self.stream, self.length, self.hasher = stream, length, hasher
+
+    def __iter__(self) -> Iterator[bytes]:
+        left = self.length
+        while left > 0:
+            block = self.stream.read(min(BLOCK, left))
+            if not block:
+                raise ApplicationError(
+                    f"The request body ended after {self.length - left} of the {self.length} bytes announced; "
+                    "nothing of it was kept. Resume from HEAD's offset."
+                )
+            if self.hasher is not None:
+                self.hasher.update(block)
+            left -= len(block)
+            yield block
+
+
+def upload_append(*, file: UploadedFile, offset: int, body: Readable, length: int | None) -> UploadedFile:
+    """Append one PATCH body at `offset` (the client's Upload-Offset); returns the upload as committed."""
+    if length is None:
+        raise LengthRequiredError("Send the chunk's Content-Length.")
+    now = timezone.now()
+    _upload_check(file, offset=offset, now=now)
+    if length > settings.FILES_TUS_MAX_CHUNK_BYTES:
+        raise PayloadTooLargeError(
+            f"A chunk may be at most {settings.FILES_TUS_MAX_CHUNK_BYTES} bytes; send smaller chunks."
+        )
+    if offset + length > file.upload_length:
+        raise PayloadTooLargeError(
+            f"This chunk would end at byte {offset + length}, past the upload's length of {file.upload_length}."
+        )
+    if length == 0:
+        return file
+    token = _lease_take(file, offset=offset, now=now)
+    try:  # the row is as loaded: it only changes together with the offset, which the lease was taken at
+        hasher = ResumableSha256.from_state(bytes(file.sha256_state)) if file.sha256_state is not None else None
+        final = offset + length == file.upload_length
+        state = storage_backend().upload_append(
+            file.storage_key,
+            file.multipart,
+            _Body(body, length, hasher),
+            offset=offset,
+            length=file.upload_length,
+            final=final,
+        )
+        return _append_commit(file, token=token, new_offset=offset + length, state=state, hasher=hasher, final=final)
+    except StorageConflictError as exc:
+        logger.warning("upload %s: %s", file.pk, exc)
+        _lease_release(file.pk, token)
+        raise ConflictError("This upload changed while the chunk was being stored; resume from HEAD's offset.") from exc
+    except BaseException:
+        _lease_release(file.pk, token)
+        raise
+
+
+def _append_commit(
+    file: UploadedFile,
+    *,
+    token: str,
+    new_offset: int,
+    state: dict[str, Any],
+    hasher: ResumableSha256 | None,
+    final: bool,
+) -> UploadedFile:
+    now = timezone.now()
+    changes: dict[str, Any] = {
+        "upload_offset": new_offset,
+        "size": new_offset,
+        "multipart": state,
+        "sha256_state": hasher.state() if hasher is not None else None,
+        "lease_token": "",
+        "lease_until": None,
+        "updated_at": now,
+        "expires_at": _upload_expiry(now),
+    }
+    if final:
+        changes |= {
+            "status": FileStatus.VALIDATING,
+            "sha256": hasher.hexdigest() if hasher is not None else "",
+            "sha256_state": None,
+            "completed_at": now,
+            "expires_at": _input_expiry(now),
+        }
+    with transaction.atomic(using=DB):
+        if not UploadedFile.objects.using(DB).filter(pk=file.pk, lease_token=token).update(**changes):
+            raise ConflictError(
+                "This upload was taken over while the chunk was being stored; resume from HEAD's offset."
+            )
+        if final:
+            validation_schedule(file.pk)
+    for name, value in changes.items():
+        setattr(file, name, value)
+    return file
+
+
+def file_upload_oneshot(
+    *, owner_id: int, name: str, content: IO[bytes], size: int, job_id: str | None = None
+) -> UploadedFile:
+    """A small file in one multipart request: admitted like an upload, stored whole, then validated."""
+    name = _name_admit(name)
+    _length_admit(size, limit=settings.FILES_ONESHOT_MAX_BYTES)
+    quota = _quota_of(owner_id)
+    backend = storage_backend()
+    key = key_new("uploads")
+    with transaction.atomic(using=DB):
+        _reserve(owner_id=owner_id, length=size, quota=quota)
+        file = UploadedFile.objects.using(DB).create(
+            owner_id=owner_id,
+            kind=FileKind.INPUT,
+            status=FileStatus.UPLOADING,
+            name=name,
+            storage_key=key,
+            upload_length=size,
+            job_id=job_id or "",
+            expires_at=_upload_expiry(timezone.now()),
+        )
+    digest = hashlib.sha256()
+
+    def blocks() -> Iterator[bytes]:
+        while block := content.read(BLOCK):
+            digest.update(block)
+            yield block
+
+    try:
+        written = backend.write(key, blocks())
+    except BaseException:
+        UploadedFile.objects.using(DB).filter(pk=file.pk).delete()
+        backend.upload_abort(key, {})
+        raise
+    now = timezone.now()
+    with transaction.atomic(using=DB):
+        UploadedFile.objects.using(DB).filter(pk=file.pk).update(
+            status=FileStatus.VALIDATING,
+            upload_offset=written,
+            size=written,
+            sha256=digest.hexdigest(),
+            completed_at=now,
+            updated_at=now,
+            expires_at=_input_expiry(now),
+        )
+        validation_schedule(file.pk)
+    return UploadedFile.objects.using(DB).get(pk=file.pk)

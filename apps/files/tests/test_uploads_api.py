@@ -1,0 +1,365 @@
+"""Resumable uploads (tus 1.0.0) through the whole stack: creation, offsets, chunks, resume, termination, limits."""
+
+from __future__ import annotations
+
+import io
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from apps.files.hashing import STATE_SIZE
+from apps.files.models import DB, FileStatus, StorageAccount, UploadedFile
+from apps.files.services.uploads import _lease_take, upload_append
+from apps.files.tests.helpers import (
+    TUS,
+    FakeUsers,
+    auth,
+    b64,
+    error,
+    files_commits,
+    sha256,
+    stored,
+    tus_create,
+    tus_head,
+    tus_patch,
+    upload,
+)
+from apps.kernel.errors import ApplicationError, ConflictError
+
+pytestmark = [pytest.mark.django_db(databases=["files"]), pytest.mark.redis]
+
+OWNER, OTHER = 41, 42
+DATA = os.urandom(3 * 1024 * 1024 + 17)
+
+
+def _refused(reply: Any, status: int, code: str, message: str, details: Any = None) -> None:
+    assert reply.status_code == status, reply.content
+    expected = error(code, message) if details is None else {**error(code, message), "details": details}
+    assert reply.json() == {"error": expected, "request_id": reply["X-Request-ID"]}
+
+
+def test_options_advertises_the_protocol(client: Client) -> None:
+    reply = client.options("/api/files/uploads/", headers=auth(OWNER))
+
+    assert reply.status_code == 204
+    assert (reply["Tus-Resumable"], reply["Tus-Version"], reply["Tus-Extension"]) == (
+        "1.0.0",
+        "1.0.0",
+        "creation,expiration,termination",
+    )
+    assert reply["Tus-Max-Size"] == str(100 * 1024**3)
+
+
+def test_creation_answers_201_with_a_location_and_the_file(client: Client) -> None:
+    reply = tus_create(client, OWNER, length=len(DATA), name="chr20.vcf.gz")
+
+    assert reply.status_code == 201
+    body = reply.json()
+    assert reply["Location"] == f"/api/files/uploads/{body['id']}/"
+    assert reply["Tus-Resumable"] == "1.0.0"
+    assert reply["Upload-Offset"] == "0"
+    assert "Upload-Expires" in reply
+    assert {key: body[key] for key in ("owner_id", "name", "kind", "status", "size", "offset", "sha256")} == {
+        "owner_id": OWNER,
+        "name": "chr20.vcf.gz",
+        "kind": "input",
+        "status": "uploading",
+        "size": len(DATA),
+        "offset": 0,
+        "sha256": None,
+    }
+    file = stored(body["id"])
+    assert file.storage_key.startswith("uploads/") and len(file.storage_key) == len("uploads/") + 32
+
+
+def test_a_request_without_tus_resumable_is_412_naming_the_version(client: Client) -> None:
+    reply = client.post("/api/files/uploads/", headers={**auth(OWNER), "Upload-Length": "10"})
+
+    assert reply.status_code == 412
+    assert reply["Tus-Version"] == "1.0.0"
+    assert reply.json()["error"]["code"] == "PRECONDITION_FAILED"
+
+
+def test_chunks_append_at_the_offset_and_head_reports_it(client: Client) -> None:
+    file_id = tus_create(client, OWNER, length=len(DATA)).json()["id"]
+
+    first = tus_patch(client, OWNER, file_id, offset=0, data=DATA[: 1 << 20])
+    head = tus_head(client, OWNER, file_id)
+
+    assert first.status_code == 204
+    assert first["Upload-Offset"] == str(1 << 20)
+    assert head.status_code == 200
+    assert (head["Upload-Offset"], head["Upload-Length"], head["Cache-Control"]) == (
+        str(1 << 20),
+        str(len(DATA)),
+        "no-store",
+    )
+    assert len(bytes(stored(file_id).sha256_state or b"")) == STATE_SIZE
+
+
+def test_the_last_chunk_completes_the_upload_with_its_sha256(client: Client, media: Path) -> None:
+    file_id = upload(client, OWNER, DATA, chunk=1 << 20)
+
+    file = stored(file_id)
+    assert file.upload_offset == file.size == len(DATA)
+    assert file.sha256 == sha256(DATA)
+    assert file.sha256_state is None
+    assert file.status == FileStatus.REJECTED  # random bytes: validated (eagerly) and refused, not crashed on
+    assert (media / file.storage_key).read_bytes() == DATA
+
+
+def test_an_interrupted_chunk_is_not_kept_and_the_upload_resumes_with_the_right_sha256(client: Client) -> None:
+    file_id = tus_create(client, OWNER, length=len(DATA)).json()["id"]
+    tus_patch(client, OWNER, file_id, offset=0, data=DATA[:1000])
+
+    with pytest.raises(ApplicationError) as cut:  # the connection dropped 4000 bytes into the chunk
+        upload_append(file=stored(file_id), offset=1000, body=io.BytesIO(DATA[1000:5000]), length=len(DATA) - 1000)
+    resumed_at = int(tus_head(client, OWNER, file_id)["Upload-Offset"])
+    rest = tus_patch(client, OWNER, file_id, offset=resumed_at, data=DATA[resumed_at:])
+
+    assert cut.value.message == (
+        f"The request body ended after 4000 of the {len(DATA) - 1000} bytes announced; nothing of it was kept. "
+        "Resume from HEAD's offset."
+    )
+    assert resumed_at == 1000
+    assert stored(file_id).lease_token == ""
+    assert rest.status_code == 204
+    assert stored(file_id).sha256 == sha256(DATA)
+
+
+def test_a_patch_at_the_wrong_offset_is_409_with_the_current_offset(client: Client) -> None:
+    file_id = tus_create(client, OWNER, length=len(DATA)).json()["id"]
+    tus_patch(client, OWNER, file_id, offset=0, data=DATA[:100])
+
+    reply = tus_patch(client, OWNER, file_id, offset=50, data=DATA[50:150])
+
+    assert reply.status_code == 409
+    assert reply.json()["error"] == {
+        "code": "CONFLICT",
+        "message": "Upload-Offset 50 does not match the upload's offset 100; ask for the offset with HEAD and "
+        "resume from there.",
+        "details": {"offset": 100},
+    }
+
+
+def test_a_patch_while_another_holds_the_upload_is_409(client: Client) -> None:
+    file_id = tus_create(client, OWNER, length=len(DATA)).json()["id"]
+    _lease_take(stored(file_id), offset=0, now=timezone.now())
+
+    reply = tus_patch(client, OWNER, file_id, offset=0, data=DATA[:100])
+
+    assert reply.status_code == 409
+    assert reply.json()["error"]["message"] == (
+        "Another PATCH is writing to this upload; wait for it, then resume from HEAD's offset."
+    )
+    assert stored(file_id).upload_offset == 0
+
+
+def test_two_leases_on_one_offset_cannot_both_be_taken() -> None:
+    file = UploadedFile.objects.using(DB).create(owner_id=OWNER, name="a.vcf.gz", upload_length=10)
+    now = timezone.now()
+
+    _lease_take(file, offset=0, now=now)
+
+    with pytest.raises(ConflictError):
+        _lease_take(file, offset=0, now=now)
+
+
+def test_an_expired_lease_is_taken_over(client: Client) -> None:
+    file_id = tus_create(client, OWNER, length=len(DATA)).json()["id"]
+    UploadedFile.objects.using(DB).filter(pk=file_id).update(
+        lease_token="stale", lease_until=timezone.now() - timedelta(seconds=1)
+    )
+
+    reply = tus_patch(client, OWNER, file_id, offset=0, data=DATA[:100])
+
+    assert reply.status_code == 204
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "code"),
+    [
+        ({"Content_Type": "application/json"}, 415, "UNSUPPORTED_MEDIA_TYPE"),
+        ({"Upload_Offset": "-1"}, 400, "VALIDATION_ERROR"),
+    ],
+)
+def test_patch_protocol_errors(client: Client, headers: dict[str, str], status: int, code: str) -> None:
+    file_id = tus_create(client, OWNER, length=len(DATA)).json()["id"]
+    sent = {**TUS, **auth(OWNER), "Upload-Offset": "0"}
+    sent.update({name.replace("_", "-"): value for name, value in headers.items()})
+    content_type = sent.pop("Content-Type", "application/offset+octet-stream")
+
+    reply = client.generic("PATCH", f"/api/files/uploads/{file_id}/", b"abc", content_type=content_type, headers=sent)
+
+    assert reply.status_code == status
+    assert reply.json()["error"]["code"] == code
+
+
+def test_a_chunk_past_the_declared_length_is_413(client: Client) -> None:
+    file_id = tus_create(client, OWNER, length=10).json()["id"]
+
+    reply = tus_patch(client, OWNER, file_id, offset=0, data=b"x" * 11)
+
+    _refused(reply, 413, "PAYLOAD_TOO_LARGE", "This chunk would end at byte 11, past the upload's length of 10.")
+
+
+def test_a_chunk_over_the_chunk_limit_is_413(client: Client, settings: Any) -> None:
+    settings.FILES_TUS_MAX_CHUNK_BYTES = 1000
+    file_id = tus_create(client, OWNER, length=len(DATA)).json()["id"]
+
+    reply = tus_patch(client, OWNER, file_id, offset=0, data=DATA[:1001])
+
+    _refused(reply, 413, "PAYLOAD_TOO_LARGE", "A chunk may be at most 1000 bytes; send smaller chunks.")
+
+
+def test_x_http_method_override_serves_clients_without_patch(client: Client) -> None:
+    file_id = tus_create(client, OWNER, length=100).json()["id"]
+    headers = {**TUS, **auth(OWNER), "Upload-Offset": "0", "X-HTTP-Method-Override": "PATCH"}
+
+    reply = client.post(
+        f"/api/files/uploads/{file_id}/", DATA[:100], content_type="application/offset+octet-stream", headers=headers
+    )
+
+    assert reply.status_code == 204
+    assert reply["Upload-Offset"] == "100"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (
+            "chr20.vcf",
+            "'chr20.vcf' is not a bgzip-compressed VCF: upload files ending in .vcf.gz (compress with "
+            "`bgzip file.vcf`, one chromosome per file).",
+        ),
+        (
+            "chr20.bcf",
+            "'chr20.bcf' is not a bgzip-compressed VCF: upload files ending in .vcf.gz (compress with "
+            "`bgzip file.vcf`, one chromosome per file).",
+        ),
+    ],
+)
+def test_only_vcf_gz_names_are_admitted(client: Client, name: str, message: str) -> None:
+    reply = tus_create(client, OWNER, length=100, name=name)
+
+    _refused(reply, 400, "VALIDATION_ERROR", message, {"name": [message]})
+    assert not UploadedFile.objects.using(DB).exists()
+
+
+def test_a_file_over_the_size_limit_is_413_before_anything_is_stored(client: Client, settings: Any) -> None:
+    settings.FILES_MAX_UPLOAD_BYTES = 1000
+
+    reply = tus_create(client, OWNER, length=1001)
+
+    _refused(reply, 413, "PAYLOAD_TOO_LARGE", "The file is 1001 bytes; at most 1000 bytes are accepted.")
+    assert not UploadedFile.objects.using(DB).exists()
+
+
+def test_a_file_over_the_quota_is_refused_before_any_byte_is_stored(
+    client: Client, users: FakeUsers, media: Path
+) -> None:
+    users.quota[OWNER] = 5000
+    upload(client, OWNER, DATA[:3000])
+
+    reply = tus_create(client, OWNER, length=2001)
+
+    assert reply.status_code == 413
+    assert reply.json()["error"] == {
+        "code": "QUOTA_EXCEEDED",
+        "message": "This file (2001 bytes) does not fit in your storage quota: 3000 of 5000 bytes are used. "
+        "Delete files you no longer need, or ask an administrator for a larger quota.",
+        "details": {"quota_bytes": 5000, "used_bytes": 3000, "requested_bytes": 2001},
+    }
+    assert UploadedFile.objects.using(DB).filter(owner_id=OWNER).count() == 1
+    assert len(list((media / "uploads").iterdir())) == 1
+    assert StorageAccount.objects.using(DB).filter(owner_id=OWNER).count() == 1
+
+
+def test_uploads_in_progress_count_against_the_quota_at_their_full_length(client: Client, users: FakeUsers) -> None:
+    users.quota[OWNER] = 5000
+    tus_create(client, OWNER, length=4000)
+
+    reply = tus_create(client, OWNER, length=1001)
+
+    assert reply.status_code == 413
+
+
+def test_a_viewer_may_not_upload(client: Client, users: FakeUsers) -> None:
+    users.roles[OWNER] = "viewer"
+
+    reply = tus_create(client, OWNER, length=100)
+
+    _refused(reply, 403, "AUTHORIZATION_ERROR", "Your role does not allow uploading files.")
+
+
+def test_an_empty_file_is_refused(client: Client) -> None:
+    reply = tus_create(client, OWNER, length=0)
+
+    _refused(reply, 400, "VALIDATION_ERROR", "The file is empty.", {"size": ["The file is empty."]})
+
+
+def test_a_traversal_name_is_stored_as_its_last_component_under_a_key_of_ours(client: Client, media: Path) -> None:
+    file_id = upload(client, OWNER, DATA[:100], name="../../etc/passwd.vcf.gz")
+
+    file = stored(file_id)
+    assert file.name == "passwd.vcf.gz"
+    assert ".." not in file.storage_key and "passwd" not in file.storage_key
+    assert (media / file.storage_key).resolve().is_relative_to(media.resolve())
+    assert [path.name for path in (media / "uploads").iterdir()] == [file.storage_key.split("/")[1]]
+
+
+def test_termination_deletes_the_upload_and_its_bytes(client: Client, media: Path) -> None:
+    file_id = tus_create(client, OWNER, length=len(DATA)).json()["id"]
+    tus_patch(client, OWNER, file_id, offset=0, data=DATA[:100])
+    key = stored(file_id).storage_key
+
+    with files_commits():
+        reply = client.delete(f"/api/files/uploads/{file_id}/", headers={**TUS, **auth(OWNER)})
+
+    assert reply.status_code == 204
+    assert reply["Tus-Resumable"] == "1.0.0"
+    assert tus_head(client, OWNER, file_id).status_code == 404
+    assert not (media / key).exists()
+
+
+def test_another_users_upload_is_404_for_head_patch_and_delete(client: Client) -> None:
+    file_id = tus_create(client, OWNER, length=len(DATA)).json()["id"]
+
+    head = tus_head(client, OTHER, file_id)
+    patch = tus_patch(client, OTHER, file_id, offset=0, data=b"abc")
+    delete = client.delete(f"/api/files/uploads/{file_id}/", headers={**TUS, **auth(OTHER)})
+
+    assert (head.status_code, patch.status_code, delete.status_code) == (404, 404, 404)
+    assert patch.json()["error"] == error("NOT_FOUND", "No such file.")
+    assert stored(file_id).upload_offset == 0
+
+
+def test_an_expired_upload_takes_no_more_bytes(client: Client) -> None:
+    file_id = tus_create(client, OWNER, length=len(DATA)).json()["id"]
+    UploadedFile.objects.using(DB).filter(pk=file_id).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    reply = tus_patch(client, OWNER, file_id, offset=0, data=DATA[:100])
+
+    _refused(reply, 404, "NOT_FOUND", "This upload has expired; start a new one.")
+
+
+def test_a_completed_upload_takes_no_more_bytes(client: Client) -> None:
+    file_id = upload(client, OWNER, DATA[:100])
+
+    reply = tus_patch(client, OWNER, file_id, offset=100, data=b"x")
+
+    assert reply.status_code == 409
+
+
+def test_metadata_without_a_filename_is_refused(client: Client) -> None:
+    headers = {**TUS, **auth(OWNER), "Upload-Length": "10", "Upload-Metadata": f"filetype {b64('application/gzip')}"}
+
+    reply = client.post("/api/files/uploads/", headers=headers)
+
+    message = "Name the file in Upload-Metadata (filename <base64 name>)."
+    _refused(reply, 400, "VALIDATION_ERROR", message, {"filename": ["Required."]})
