@@ -13,10 +13,12 @@ from apps.users.models import OutboxEvent, User
 from apps.users.services.accounts import user_create
 
 PASSWORD = "plum-orchard-velvet-42"
+LETTERS_FOR_DIGITS = str.maketrans("0123456789", "ghijklmnop")
 
 
 def user_make(*, role: str = "researcher", password: str = PASSWORD, **fields: Any) -> User:
-    fields.setdefault("username", f"user-{uuid.uuid4().hex[:8]}")
+    # letters only: a digit-heavy random name could resemble a numeric test password (similarity validator)
+    fields.setdefault("username", "user-" + uuid.uuid4().hex[:8].translate(LETTERS_FOR_DIGITS))
     fields.setdefault("email", f"{fields['username']}@example.org")
     is_active = fields.pop("is_active", True)
     with transaction.atomic(using="users"):
