@@ -42,7 +42,7 @@ from apps.connectors.errors import (
     UnsupportedOperationError,
 )
 from apps.connectors.probe import probe
-from apps.connectors.transport import BODY_EXCERPT, HttpSession, Part, remote_message, response_json
+from apps.connectors.transport import BODY_EXCERPT, Part, SessionClient, remote_message, response_json
 from apps.connectors.values import (
     CLOUDGENE,
     DownloadResult,
@@ -55,9 +55,7 @@ from apps.connectors.values import (
     RemoteJobRef,
     RemoteStatus,
     ResultFile,
-    Retries,
     SubmitResult,
-    Timeouts,
     TokenCheck,
 )
 
@@ -70,24 +68,10 @@ _SIZE_UNITS: Final = {"": 1, "b": 1, "byte": 1, "bytes": 1, "kb": 1024, "mb": 10
 _WORKFLOW_MARKER = re.compile(r"::(?:error|warning|message|notice|group[^:]*|endgroup)::", re.IGNORECASE)
 
 
-class CloudgeneConnector:
+class CloudgeneConnector(SessionClient):
     """One Cloudgene server; `base_url` is its root (normalized by `connector_for`)."""
 
     api_type = CLOUDGENE
-
-    def __init__(self, *, base_url: str, app_id: str, timeouts: Timeouts, retries: Retries) -> None:
-        self.base_url = base_url
-        self.app_id = app_id
-        self.http = HttpSession(base_url=base_url, timeouts=timeouts, retries=retries)
-
-    def __enter__(self) -> CloudgeneConnector:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.http.close()
 
     # -- registry calls -------------------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import ssl
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import stamina
@@ -245,3 +245,21 @@ class HttpSession:
                 yield response
         except httpx.TransportError as exc:
             raise error_for_transport(exc, operation) from exc
+
+
+class SessionClient:
+    """What every protocol client shares: one HTTP session to one service, released when the client is closed."""
+
+    def __init__(self, *, base_url: str, app_id: str, timeouts: Timeouts, retries: Retries) -> None:
+        self.base_url = base_url
+        self.app_id = app_id
+        self.http = HttpSession(base_url=base_url, timeouts=timeouts, retries=retries)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()

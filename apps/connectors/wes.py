@@ -44,7 +44,7 @@ from apps.connectors.errors import (
     UnsupportedOperationError,
 )
 from apps.connectors.probe import probe
-from apps.connectors.transport import HttpSession, Part, response_json
+from apps.connectors.transport import Part, SessionClient, response_json
 from apps.connectors.values import (
     WES,
     DownloadResult,
@@ -57,9 +57,7 @@ from apps.connectors.values import (
     RemoteJobRef,
     RemoteStatus,
     ResultFile,
-    Retries,
     SubmitResult,
-    Timeouts,
     TokenCheck,
 )
 
@@ -71,24 +69,10 @@ _FAILED_STATES: Final = frozenset({"EXECUTOR_ERROR", "SYSTEM_ERROR", "PREEMPTED"
 _URL_SCHEMES: Final = ("http", "https", "drs")
 
 
-class WesConnector:
+class WesConnector(SessionClient):
     """One WES node; `base_url` is its API base (`.../ga4gh/wes/v1`, normalized by `connector_for`)."""
 
     api_type = WES
-
-    def __init__(self, *, base_url: str, app_id: str, timeouts: Timeouts, retries: Retries) -> None:
-        self.base_url = base_url
-        self.app_id = app_id
-        self.http = HttpSession(base_url=base_url, timeouts=timeouts, retries=retries)
-
-    def __enter__(self) -> WesConnector:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.http.close()
 
     # -- registry calls -------------------------------------------------------------------------------------------
 
