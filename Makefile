@@ -35,6 +35,7 @@ run: export VAR_DIR := $(or $(VAR_DIR),$(CURDIR)/var)
 run: $(VENV)/.base frontend/dist/index.html
 	$(PY) manage.py migrate_all --verbosity 0
 	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py node_demo_panels --if-missing || echo "make: the reference node has no demo panels (see above)" >&2
 	WEB_PORT=$(PORT) exec $(VENV)/bin/honcho -f Procfile start
 
 test: deps

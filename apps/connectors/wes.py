@@ -41,6 +41,7 @@ from apps.connectors.errors import (
     CredentialError,
     NotReadyError,
     ProtocolError,
+    QuotaError,
     UnsupportedOperationError,
 )
 from apps.connectors.probe import probe
@@ -564,9 +565,14 @@ def _last_line(lines: Any) -> str:
 
 
 def _submit_error(response: httpx.Response, operation: str) -> ConnectorError | None:
-    """A 404 at submit means a wrong base URL (no /runs), not a lost job."""
+    """A 404 at submit means a wrong base URL (no /runs), not a lost job; a 429 that the node takes no more runs
+    from this user for now (its per-user limit), which the platform answers by re-queueing, as for Cloudgene's
+    "Only N jobs..."."""
     if response.status_code == 404:
         return ConfigurationError(f"{operation}: the node has no /runs at this base URL (HTTP 404).", status_code=404)
+    if response.status_code == 429:
+        text = response.text.strip()[:300]
+        return QuotaError(f"{operation}: the node takes no more runs for now (HTTP 429): {text}", status_code=429)
     return None
 
 

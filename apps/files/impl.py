@@ -6,13 +6,15 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from apps.files import public
 from apps.files.models import DownloadLog, FileStatus, UploadedFile
 from apps.files.selectors.files import file_get_any
 from apps.files.services.downloads import download_record
-from apps.files.services.files import result_register
-from apps.files.storage import storage_backend
+from apps.files.services.files import result_register, result_store
+from apps.files.storage import Readable, storage_backend
 from apps.kernel.errors import ApplicationError, NotFoundError
 
 
@@ -39,6 +41,10 @@ def _file(file_id: int) -> UploadedFile:
         return file_get_any(file_id=file_id)
     except NotFoundError:
         raise public.FileMissingError(f"file {file_id} does not exist") from None
+
+
+def result_invalid(exc: ApplicationError) -> public.ResultInvalidError:
+    return public.ResultInvalidError(f"{exc.message} {exc.details or ''}".strip())
 
 
 def readable_check(file: UploadedFile) -> None:
@@ -88,5 +94,39 @@ class LocalFilesService(public.FilesService):
                 zip_password=zip_password,
             )
         except ApplicationError as exc:
-            raise public.ResultInvalidError(f"{exc.message} {exc.details or ''}".strip()) from exc
+            raise result_invalid(exc) from exc
         return file_info_of(file)
+
+    def result_store(
+        self,
+        *,
+        owner_id: int,
+        job_id: str,
+        name: str,
+        result_type: str,
+        source: Path,
+        sha256: str,
+        expires_at: datetime | None = None,
+        zip_password: str = "",
+        source_url: str = "",
+    ) -> public.FileInfo:
+        with source.open("rb") as content:
+            return self.result_store_from(
+                content,
+                owner_id=owner_id,
+                job_id=job_id,
+                name=name,
+                result_type=result_type,
+                sha256=sha256,
+                expires_at=expires_at,
+                zip_password=zip_password,
+                source_url=source_url,
+            )
+
+    @staticmethod
+    def result_store_from(content: Readable, **fields: Any) -> public.FileInfo:
+        """`result_store` from any readable stream (a local file, or the body of the internal API's request)."""
+        try:
+            return file_info_of(result_store(content=content, **fields))
+        except ApplicationError as exc:
+            raise result_invalid(exc) from exc

@@ -40,7 +40,8 @@ class UploadedFile(models.Model):
     atomic compare-and-set on the offset, so two PATCHes can never both append at the same place.
     `sha256_state` is the running SHA-256 (apps/files/hashing.py) so a resumed upload keeps hashing where the
     last chunk stopped, in whichever process it lands; `multipart` is the S3 multipart state of an upload.
-    A result registered only as a link (`storage_key` empty) has its bytes at the remote service.
+    A result registered only as a link (`storage_key` empty) has its bytes at the remote service; a stored result
+    (`storage_key` under results/) has them here, once per job, name and SHA-256.
     """
 
     owner_id = models.PositiveBigIntegerField()
@@ -71,6 +72,11 @@ class UploadedFile(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(upload_offset__lte=models.F("upload_length")), name="files_offset_within_length"
+            ),
+            models.UniqueConstraint(  # storing a job's result again returns the one stored (result_store)
+                fields=["owner_id", "job_id", "name", "sha256"],
+                condition=models.Q(kind="result") & ~models.Q(storage_key=""),
+                name="files_result_stored_once",
             ),
         ]
         indexes = [

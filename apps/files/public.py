@@ -1,10 +1,11 @@
 """The files context's public interface: the only part of apps.files that other contexts may import.
 
 The jobs context reads a file's metadata (owner, status, checksum), opens an input's bytes to stream them to a
-remote imputation service, and registers the results a job produced. `get_files_service()` answers in-process, or
-over HTTP when the files context runs as its own deployable (CONTEXT_URLS["files"]): there, opening a file asks
-for a short-lived signed URL and streams from it. Both implementations pass the same tests
-(apps/files/tests/test_public.py).
+remote imputation service, and records the results a job produced: stored here from a local copy it fetched once
+(`result_store`), or registered as a link to where the service keeps them (`result_register`).
+`get_files_service()` answers in-process, or over HTTP when the files context runs as its own deployable
+(CONTEXT_URLS["files"]): there, opening a file asks for a short-lived signed URL and streams from it, and storing a
+result streams the file as a request body. Both implementations pass the same tests (apps/files/tests/test_public.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -115,6 +117,26 @@ class FilesService(ABC):
         zip_password: str = "",
     ) -> FileInfo:
         """Record a job's result (a link to where the service serves it); the zip password is stored encrypted."""
+
+    @abstractmethod
+    def result_store(
+        self,
+        *,
+        owner_id: int,
+        job_id: str,
+        name: str,
+        result_type: str,
+        source: Path,
+        sha256: str,
+        expires_at: datetime | None = None,
+        zip_password: str = "",
+        source_url: str = "",
+    ) -> FileInfo:
+        """Store a job's result from the local file `source` (streamed, in bounded memory, however large) and record
+        it as a ready result of the owner, downloadable like any of their files. ResultInvalidError when the bytes do
+        not hash to `sha256` (nothing is kept) or a field is invalid. Storing the same bytes again for the same job
+        and name returns the result stored first. The zip password is stored encrypted and shown only to the owner.
+        """
 
 
 # By name, so this module (imported by other contexts) does not import the implementations, which import it.

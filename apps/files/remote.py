@@ -3,6 +3,7 @@
 Calls carry a short-lived internal service token addressed to `files`. Opening a file asks the files deployable
 for a signed URL (its own, or S3's presigned one) and streams the GET of it in blocks; nothing is buffered whole.
 Reads retry once on a new connection; a registration is never retried once it may have reached the server.
+Storing a result streams the local file as the body of one request (apps/files/wire.py), read in blocks.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 from urllib.parse import urljoin
 
 import httpx
 from django.utils.dateparse import parse_datetime
 
 from apps.files import public
+from apps.files.wire import RESULT_HEADER, result_fields_encode
+from apps.kernel.internal_auth import INTERNAL_TOKEN_HEADER, internal_token_issue
 from apps.kernel.internal_http import InternalClient
 
 ERRORS: dict[str, type[Exception]] = {
@@ -26,6 +30,8 @@ ERRORS: dict[str, type[Exception]] = {
     "RESULT_INVALID": public.ResultInvalidError,
 }
 STREAM_BLOCK = 1 << 20
+STORE_ANSWER_SECONDS = 60.0  # after the last byte: the deployable syncs the bytes (or sends them on to S3) ...
+STORE_BYTES_PER_SECOND = 20 * 1024**2  # ... at no less than this rate, before it answers
 
 
 def _file_info(body: dict[str, Any]) -> public.FileInfo:
@@ -42,7 +48,7 @@ def _file_info(body: dict[str, Any]) -> public.FileInfo:
 
 class RemoteFilesService(public.FilesService):
     def __init__(self, *, base_url: str, timeout: float = 10.0) -> None:
-        self.base_url = base_url.rstrip("/") + "/"
+        self.base_url, self.timeout = base_url.rstrip("/") + "/", timeout
         self.internal = InternalClient(
             base_url=base_url,
             audience="files",
@@ -97,3 +103,62 @@ class RemoteFilesService(public.FilesService):
             "zip_password": zip_password,
         }
         return _file_info(self._call("POST", "/internal/files/results/", body))
+
+    def result_store(
+        self,
+        *,
+        owner_id: int,
+        job_id: str,
+        name: str,
+        result_type: str,
+        source: Path,
+        sha256: str,
+        expires_at: datetime | None = None,
+        zip_password: str = "",
+        source_url: str = "",
+    ) -> public.FileInfo:
+        fields = {
+            "owner_id": owner_id,
+            "job_id": job_id,
+            "name": name,
+            "result_type": result_type,
+            "sha256": sha256,
+            "source_url": source_url,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+            "zip_password": zip_password,
+        }
+        size = source.stat().st_size
+        headers = {
+            INTERNAL_TOKEN_HEADER: internal_token_issue(audience="files"),
+            RESULT_HEADER: result_fields_encode(fields),
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(size),
+        }
+        timeout = httpx.Timeout(self.timeout, read=STORE_ANSWER_SECONDS + size / STORE_BYTES_PER_SECOND)
+        path = "/internal/files/results/stored/"
+        with source.open("rb") as content:
+            try:
+                response = self.client.post(path, content=_blocks(content), headers=headers, timeout=timeout)
+            except httpx.HTTPError as exc:
+                raise public.FilesUnavailableError(f"storing a result failed: {exc.__class__.__name__}") from exc
+        return _file_info(_answer(response, f"POST {path}"))
+
+
+def _blocks(content: IO[bytes]) -> Iterator[bytes]:
+    while block := content.read(STREAM_BLOCK):
+        yield block
+
+
+def _answer(response: httpx.Response, what: str) -> dict[str, Any]:
+    """The body of a success; a public error as its exception; anything else as FilesUnavailableError."""
+    try:
+        body: dict[str, Any] = response.json()
+    except ValueError:
+        body = {}
+    if response.is_success:
+        return body
+    error = body.get("error") or {}
+    raised = ERRORS.get(str(error.get("code")))
+    if raised is not None:
+        raise raised(str(error.get("message", "")))
+    raise public.FilesUnavailableError(f"the files deployable answered {response.status_code} to {what}")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, Storage
@@ -37,6 +37,12 @@ S3_MIN_PART = 5 * 1024**2
 S3_MAX_PARTS = 10_000
 S3_PART_HEADROOM = 9_000  # parts planned per upload, so a client's odd chunk sizes cannot run past 10,000
 TAIL_SUFFIX = ".tail"
+
+
+class Readable(Protocol):
+    """What bytes to store are read from: a request body, a local file."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
 
 
 class StorageConflictError(Exception):

@@ -1,4 +1,6 @@
-"""Request ids: accepted from the caller when well-formed, otherwise minted, and carried into logs and events."""
+"""Request ids: accepted from the caller when well-formed, otherwise minted, and carried into logs, events and
+Celery tasks (a task published while serving a request runs under that request's id; one published with none runs
+under its own task id)."""
 
 from __future__ import annotations
 
@@ -6,16 +8,20 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar, Token
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from celery.signals import before_task_publish, task_postrun, task_prerun
 from django.http import HttpRequest, HttpResponseBase
+from django.utils.functional import SimpleLazyObject, empty
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID = re.compile(r"^[A-Za-z0-9._\-]{8,128}$")
+TASK_HEADER = "request_id"  # the Celery message header that carries the publisher's request id
 _current: ContextVar[str | None] = ContextVar("request_id", default=None)
+_request: ContextVar[HttpRequest | None] = ContextVar("request", default=None)
 
 
 def request_id_get() -> str | None:
@@ -60,7 +66,7 @@ class RequestIdMiddleware:
         if iscoroutinefunction(self):
             return self._acall(request)
         request_id = self._bind(request)
-        with request_id_bound(request_id):
+        with request_id_bound(request_id), _request_bound(request):
             response = self.get_response(request)
         assert isinstance(response, HttpResponseBase)
         response[REQUEST_ID_HEADER] = request_id
@@ -68,10 +74,35 @@ class RequestIdMiddleware:
 
     async def _acall(self, request: HttpRequest) -> HttpResponseBase:
         request_id = self._bind(request)
-        with request_id_bound(request_id):
+        with request_id_bound(request_id), _request_bound(request):
             response = await self.get_response(request)  # type: ignore[misc]
         response[REQUEST_ID_HEADER] = request_id
         return response
+
+
+@contextmanager
+def _request_bound(request: HttpRequest) -> Iterator[None]:
+    token = _request.set(request)
+    try:
+        yield
+    finally:
+        _request.reset(token)
+
+
+def request_user_id() -> int | None:
+    """The authenticated caller of the request being served, once something has authenticated it (DRF sets
+    `request.user` on the Django request when a view authenticates). Never triggers a lookup itself: a session
+    user Django has not loaded yet counts as unknown, so a log line cannot cause a database query."""
+    request = _request.get()
+    user = None if request is None else request.__dict__.get("user")
+    if isinstance(user, SimpleLazyObject):
+        user = user._wrapped  # type: ignore[attr-defined]  # unevaluated lazy user: `empty`
+    if user is None or user is empty or not getattr(user, "is_authenticated", False):
+        return None
+    try:
+        return int(user.pk)
+    except (TypeError, ValueError):
+        return None
 
 
 class RequestIdLogFilter(logging.Filter):
@@ -80,3 +111,33 @@ class RequestIdLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = _current.get() or "-"
         return True
+
+
+# --- Celery: the id travels in a message header and is bound while the task runs ---------------------------------
+_task_tokens: dict[str, Token[str | None]] = {}
+
+
+@before_task_publish.connect(weak=False)
+def _task_stamp(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    request_id = _current.get()
+    if headers is not None and request_id and TASK_HEADER not in headers:
+        headers[TASK_HEADER] = request_id
+
+
+@task_prerun.connect(weak=False)
+def _task_bind(task_id: str | None = None, task: Any = None, **_: Any) -> None:
+    # a worker merges the message's headers into the request; `apply(headers=...)` keeps them under `headers`
+    request = task.request if task is not None else None
+    incoming = None if request is None else request.get(TASK_HEADER) or (request.get("headers") or {}).get(TASK_HEADER)
+    # an eager task (run inline by its publisher) keeps the id already bound; a worker's task gets the header's
+    request_id = incoming if isinstance(incoming, str) and _VALID.match(incoming) else (_current.get() or task_id)
+    if task_id:
+        _task_tokens[task_id] = _current.set(request_id)
+
+
+@task_postrun.connect(weak=False)
+def _task_unbind(task_id: str | None = None, **_: Any) -> None:
+    token = _task_tokens.pop(task_id, None) if task_id else None
+    if token is not None:
+        with suppress(ValueError):  # bound in another context (a pool that moved the task): nothing to undo here
+            _current.reset(token)

@@ -84,8 +84,9 @@ def job_create(
     )
 
 
-def transition(job: NodeJob, target: int, *, expected: Iterable[int] | None = None) -> bool:
-    """Move `job` to `target` if the transition is allowed from its current state; False when another won."""
+def transition(job: NodeJob, target: int, *, expected: Iterable[int] | None = None, **only_if: Any) -> bool:
+    """Move `job` to `target` if the transition is allowed from its current state (and its row matches `only_if`);
+    False when another writer won."""
     sources = [state for state in (expected or states.TRANSITIONS) if states.allowed(state, target)]
     changes: dict[str, Any] = {"state": target}
     moment = now()
@@ -93,8 +94,10 @@ def transition(job: NodeJob, target: int, *, expected: Iterable[int] | None = No
         changes["start_time"] = moment
     if target in (states.SUCCESS, states.FAILED, states.CANCELED, states.DEAD):
         changes["end_time"] = moment
+    if target in (states.SUCCESS, states.FAILED, states.CANCELED):
+        changes["outcome"] = target
     with transaction.atomic(using="node"):
-        updated = NodeJob.objects.filter(pk=job.pk, state__in=sources).update(**changes)
+        updated = NodeJob.objects.filter(pk=job.pk, state__in=sources, **only_if).update(**changes)
     if updated:
         for field, value in changes.items():
             setattr(job, field, value)
@@ -118,10 +121,45 @@ def fail(job: NodeJob, step: Step, message: str) -> None:
 
 
 def cancel(job: NodeJob) -> NodeJob:
-    """GET .../cancel: queued or running -> CANCELED; anything else is a no-op that returns the job as it is."""
+    """GET .../cancel (Cloudgene): a queued or running job is CANCELED at once (the pipeline notices within a second
+    and kills Beagle). An exporting job is past the point of no return: it finishes, and the cancel lost the race
+    (as does a cancel of a finished job, which is left as it is)."""
     if job.state in (states.WAITING, states.RUNNING):
         transition(job, states.CANCELED, expected=[states.WAITING, states.RUNNING])
+    if job.state == states.EXPORTING:
+        _too_late(job)
     return job
+
+
+def cancel_request(job: NodeJob) -> NodeJob:
+    """POST .../cancel (WES): a queued run is CANCELED at once; a running one is asked to stop and reads CANCELING
+    until the pipeline has stopped (`cancel_confirm`); exporting and finished runs are left to end as for `cancel`.
+
+    The request and the pipeline's move to EXPORTING are both conditional updates of the row, so one of them wins.
+    """
+    if transition(job, states.CANCELED, expected=[states.WAITING]):
+        return job
+    with transaction.atomic(using="node"):
+        asked = NodeJob.objects.filter(pk=job.pk, state=states.RUNNING).update(cancel_requested=True)
+    job.refresh_from_db()
+    if not asked and job.state == states.EXPORTING:
+        _too_late(job)
+    return job
+
+
+def cancel_confirm(job: NodeJob) -> bool:
+    """The pipeline stopped for a WES cancel: RUNNING -> CANCELED, only if a cancel was asked."""
+    return transition(job, states.CANCELED, expected=[states.RUNNING], cancel_requested=True)
+
+
+def _too_late(job: NodeJob) -> None:
+    step = job.steps.last()
+    if step is not None:
+        log(
+            step,
+            "Cancel requested while the results were being exported: too late, the job finishes.",
+            LogMessage.WARNING,
+        )
 
 
 def restart(job: NodeJob) -> bool:
@@ -129,7 +167,7 @@ def restart(job: NodeJob) -> bool:
     if not transition(job, states.WAITING, expected=[states.DEAD]):
         return False
     job.steps.all().delete()
-    NodeJob.objects.filter(pk=job.pk).update(start_time=None, end_time=None)
+    NodeJob.objects.filter(pk=job.pk).update(start_time=None, end_time=None, cancel_requested=False, outcome=None)
     return True
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import models
+from django.db import models, transaction
 
 
 class NodeUser(models.Model):
@@ -58,6 +58,8 @@ class NodeJob(models.Model):
     wes_request = models.JSONField(default=dict, blank=True)  # the RunRequest as received (WES front)
     tags = models.JSONField(default=dict, blank=True)
     cancel_requested = models.BooleanField(default=False)  # WES CANCELING until the pipeline stops
+    # the end the job reached (4, 5 or 6), kept when retention renumbers it to 8/9 and 7 (the WES front reads it)
+    outcome = models.IntegerField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     submitted_on = models.DateTimeField()
     start_time = models.DateTimeField(null=True)
@@ -150,6 +152,18 @@ class Switches(models.Model):
         row.values = {**row.values, **values}
         row.save(update_fields=["values"])
         return dict(row.values)
+
+    @classmethod
+    def take(cls, name: str) -> bool:
+        """Use up one firing of a counted fault (`fail_500: 3` fires 3 times, `true` once); False when none is left."""
+        with transaction.atomic(using="node"):
+            row = cls.objects.select_for_update().filter(pk=1).first()
+            left = int(row.values.get(name) or 0) if row else 0
+            if row is None or left <= 0:
+                return False
+            row.values = {**row.values, name: left - 1}
+            row.save(update_fields=["values"])
+        return True
 
     @classmethod
     def clear(cls) -> None:

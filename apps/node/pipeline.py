@@ -1,7 +1,12 @@
 """The imputation pipeline of one job: validation, QC, Beagle per chromosome, r2 filter, encrypted zips.
 
 Steps and their messages are written to the job as they happen (clients poll them). Between steps, and while
-Beagle runs, the job's state is re-read: a cancel stops the pipeline and kills Beagle.
+Beagle runs, the job's state is re-read: a cancel (or a server restart) stops the pipeline and kills Beagle. A WES
+cancel only asks (the run reads CANCELING); the pipeline confirms it once it has stopped.
+
+Test switches read here: `fail_validation`/`fail_qc` (a message; the step fails with it), `hold_running` and
+`hold_exporting` (the job waits in that state while the switch is on, so a test can act on it there) and
+`stop_delay_seconds` (how long stopping takes after a WES cancel, so CANCELING can be seen).
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ from django.conf import settings
 from apps.genomics.builds import chromosome_normalise
 from apps.genomics.vcf import MIS2_RULES, vcf_inspect, vcf_set_check
 from apps.node import engine, states
-from apps.node.models import LogMessage, NodeJob, Panel, Switches
+from apps.node.fetch import FetchError, pull_names, url_fetch, url_shown
+from apps.node.models import LogMessage, NodeJob, Panel, Step, Switches
 from apps.node.qc import QcResult, QcThresholds, qc_chromosome
 
 _ALWAYS_POPULATIONS = frozenset({"off", "mixed", "all"})
+HOLD_MAX_SECONDS = 120.0  # a held job moves on by itself after this, so a forgotten switch never wedges a worker
 
 
 class Stopped(Exception):
@@ -35,7 +42,9 @@ def run(job_id: str) -> None:
     try:
         _run(job)
     except Stopped:
-        pass
+        if NodeJob.objects.filter(pk=job_id, state=states.RUNNING, cancel_requested=True).exists():
+            time.sleep(min(float(Switches.current().get("stop_delay_seconds", 0)), 30.0))
+            engine.cancel_confirm(job)
     finally:  # the zip password never outlives a finished job (a DEAD one keeps it for its restart)
         NodeJob.objects.filter(pk=job_id, state__in=[states.FAILED, states.CANCELED, states.SUCCESS]).update(secret="")
 
@@ -44,9 +53,14 @@ def _run(job: NodeJob) -> None:
     params, workspace = job.params, Path(job.workspace)
     switches = Switches.current()
     step = engine.step_start(job, "Input Validation")
+    _hold(job, "hold_running")
     problem = engine.beagle_problem()
     if problem:
         return engine.fail(job, step, problem)
+    try:
+        inputs_pull(job, step)
+    except FetchError as exc:
+        return engine.fail(job, step, f"An input file could not be downloaded: {exc}")
     inputs = sorted((workspace / "input").glob("*.vcf.gz"))
     if not inputs:
         return engine.fail(job, step, "No vcf.gz input files detected.")
@@ -164,9 +178,11 @@ def _export(
     imputed: list[tuple[str, Path, Path]],
     logs: list[tuple[str, Path]],
 ) -> None:
-    if not engine.transition(job, states.EXPORTING, expected=[states.RUNNING]):
-        raise Stopped
+    if not engine.transition(job, states.EXPORTING, expected=[states.RUNNING], cancel_requested=False):
+        raise Stopped  # cancelled (or asked to be) before export began: this is the last point to stop
     step = engine.step_start(job, "Compression and Encryption")
+    engine.log(step, "Compressing and encrypting the results", LogMessage.RUNNING)
+    _hold(job, "hold_exporting")
     password = job.secret or engine.password_random()
     zips: list[tuple[str, Path]] = []
     for chromosome, dose, info in imputed:
@@ -334,8 +350,29 @@ def _thresholds(switches: dict[str, Any]) -> QcThresholds:
     return replace(QcThresholds(), **{key: value for key, value in overrides.items() if hasattr(QcThresholds, key)})
 
 
+def inputs_pull(job: NodeJob, step: Step) -> None:
+    """Download the run's input URLs (WES pull) into its input folder, one message per file."""
+    urls = [str(url) for url in job.params.get("input_urls") or []]
+    for url, name in zip(urls, pull_names(urls), strict=True):
+        _check(job)
+        path = url_fetch(url, Path(job.workspace) / "input" / name)
+        engine.log(step, f"Downloaded {path.name} ({path.stat().st_size} bytes) from {url_shown(url)}")
+
+
+def _hold(job: NodeJob, switch: str) -> None:
+    deadline = time.monotonic() + HOLD_MAX_SECONDS
+    while Switches.current().get(switch) and time.monotonic() < deadline:
+        _check(job)
+        time.sleep(0.2)
+
+
 def _running(job: NodeJob) -> bool:
-    return NodeJob.objects.filter(pk=job.pk, state__in=[states.RUNNING, states.EXPORTING]).exists()
+    """Still the pipeline's to run: RUNNING or EXPORTING, and no WES cancel asked while running."""
+    return (
+        NodeJob.objects.filter(pk=job.pk, state__in=[states.RUNNING, states.EXPORTING])
+        .exclude(state=states.RUNNING, cancel_requested=True)
+        .exists()
+    )
 
 
 def _check(job: NodeJob) -> None:

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from prometheus_client import Gauge
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
@@ -35,6 +36,9 @@ from apps.notifications.messages import error_message, notification_message, soc
 from apps.notifications.push import layer_gate, user_group
 from apps.notifications.selectors.notifications import notifications_after
 from apps.notifications.services.notifications import notification_mark_read
+
+# authenticated sockets open in this process (the /metrics of the ASGI process that holds them)
+SOCKETS_OPEN = Gauge("fip_websocket_connections", "Authenticated notification WebSockets open in this process.")
 
 CLOSE_UNAUTHENTICATED = 4401
 BEARER = "bearer."
@@ -109,6 +113,7 @@ class NotificationSocket(AsyncJsonWebsocketConsumer):
         if self.caller is None:
             await self._refuse()
             return
+        SOCKETS_OPEN.inc()
         self.heartbeat = asyncio.create_task(self._beat(self.caller))
         since = _since(self.scope)
         if since is None:
@@ -123,6 +128,7 @@ class NotificationSocket(AsyncJsonWebsocketConsumer):
         if self.heartbeat is not None:
             self.heartbeat.cancel()
         if self.caller is not None:
+            SOCKETS_OPEN.dec()
             async with layer_gate():
                 await self.channel_layer.group_discard(user_group(self.caller.user_id), self.channel_name)
 

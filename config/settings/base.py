@@ -13,6 +13,7 @@ from config.settings.profiles import (
     NODE_ALIAS,
     PROFILES,
     databases,
+    fernet_keys,
     jwt_verifying_key,
     production_problems,
     random_token,
@@ -20,7 +21,6 @@ from config.settings.profiles import (
     rsa_private_key,
     secret,
     token_key_problems,
-    vault_keys,
 )
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -45,7 +45,7 @@ JWT_SIGNING_KEY = (
     secret(env, "JWT_SIGNING_KEY", profile=PROFILE, var_dir=VAR_DIR, make=rsa_private_key) if HOLDS_USERS else ""
 )
 # credential vault (apps/users/vault.py): `manage.py users_vault_rotate` after putting a new key first
-USERS_VAULT_KEYS = vault_keys(env, profile=PROFILE, var_dir=VAR_DIR) if HOLDS_USERS else []
+USERS_VAULT_KEYS = fernet_keys(env, "USERS_VAULT_KEYS", profile=PROFILE, var_dir=VAR_DIR) if HOLDS_USERS else []
 INTERNAL_SERVICE_KEY = secret(env, "INTERNAL_SERVICE_KEY", profile=PROFILE, var_dir=VAR_DIR, make=random_token)
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=[] if PROFILE == "production" else ["127.0.0.1", "localhost", "[::1]"]
@@ -275,12 +275,14 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- files: uploads (tus), storage (local or S3), pre-flight, downloads, retention (apps/files) ---------------
-from config.settings.profiles import env_secret, files_keys, files_keys_problem  # noqa: E402 (this section's own)
+from config.settings.profiles import env_secret, fernet_keys_problem  # noqa: E402 (this section's own)
 
 HOLDS_FILES = DEPLOYABLE in ("monolith", "files")
 # zip passwords of result files (apps/files/cipher.py): the first key encrypts, all decrypt, like USERS_VAULT_KEYS
-FILES_ENCRYPTION_KEYS = files_keys(env, profile=PROFILE, var_dir=VAR_DIR) if HOLDS_FILES else []
-if HOLDS_FILES and (_files_keys_problem := files_keys_problem(FILES_ENCRYPTION_KEYS)):
+FILES_ENCRYPTION_KEYS = (
+    fernet_keys(env, "FILES_ENCRYPTION_KEYS", profile=PROFILE, var_dir=VAR_DIR) if HOLDS_FILES else []
+)
+if HOLDS_FILES and (_files_keys_problem := fernet_keys_problem("FILES_ENCRYPTION_KEYS", FILES_ENCRYPTION_KEYS)):
     raise ImproperlyConfigured(_files_keys_problem)
 FILES_STORAGE = env.str("FILES_STORAGE", default="local")  # local (FileSystemStorage) | s3 (S3Storage, boto3)
 if FILES_STORAGE not in ("local", "s3"):
@@ -301,6 +303,8 @@ FILES_MAX_UPLOAD_BYTES = env.int("FILES_MAX_UPLOAD_BYTES", default=100 * 1024**3
 FILES_ONESHOT_MAX_BYTES = env.int("FILES_ONESHOT_MAX_BYTES", default=32 * 1024**2)  # POST /api/files/ (multipart)
 FILES_TUS_MAX_CHUNK_BYTES = env.int("FILES_TUS_MAX_CHUNK_BYTES", default=64 * 1024**2)  # one PATCH body at most
 FILES_UPLOAD_LEASE_SECONDS = env.int("FILES_UPLOAD_LEASE_SECONDS", default=300)  # a PATCH's hold on its upload
+# a PATCH body streams to storage as it arrives (apps/files/api/asgi.py); one silent this long fails and lets go
+FILES_TUS_BODY_IDLE_SECONDS = env.float("FILES_TUS_BODY_IDLE_SECONDS", default=30.0)
 FILES_UPLOAD_EXPIRY_HOURS = env.int("FILES_UPLOAD_EXPIRY_HOURS", default=24)  # after the last chunk: abandoned
 FILES_INPUT_RETENTION_DAYS = env.int("FILES_INPUT_RETENTION_DAYS", default=30)  # 0: inputs are kept until deleted
 FILES_ORPHAN_GRACE_HOURS = env.int("FILES_ORPHAN_GRACE_HOURS", default=24)  # unowned objects kept this long
@@ -350,14 +354,27 @@ if PROFILE == "production":
     CSRF_COOKIE_SECURE = True
     CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
+# --- logs: one JSON object per line (apps/kernel/logging_json.py) with request_id, user_id, context, deployable;
+# LOG_FORMAT=plain for a human at a terminal
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "apps.kernel.request_id.RequestIdLogFilter"}},
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    "filters": {
+        "request_id": {"()": "apps.kernel.request_id.RequestIdLogFilter"},
+        "log_context": {"()": "apps.kernel.logging_json.LogContextFilter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
+    "formatters": {
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s user=%(user_id)s %(deployable)s] %(message)s"
+        },
+        "json": {"()": "apps.kernel.logging_json.JsonLogFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id", "log_context"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # one INFO line per proxied request from the HTTP client would double the gateway's log volume and CPU
     "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
@@ -410,6 +427,35 @@ cast(dict[str, Any], LOGGING["loggers"]).update(
     {"uvicorn.error": {"filters": ["socket_token"]}, "uvicorn.access": {"filters": ["socket_token"]}}
 )
 
+# --- jobs: the job state machine and its orchestration on Celery (apps/jobs) ------------------------------------
+HOLDS_JOBS = DEPLOYABLE in ("monolith", "jobs")
+# the zip passwords the platform generates for each job (apps/kernel/secretbox.py), like FILES_ENCRYPTION_KEYS
+JOBS_ENCRYPTION_KEYS = fernet_keys(env, "JOBS_ENCRYPTION_KEYS", profile=PROFILE, var_dir=VAR_DIR) if HOLDS_JOBS else []
+if HOLDS_JOBS and (_jobs_keys_problem := fernet_keys_problem("JOBS_ENCRYPTION_KEYS", JOBS_ENCRYPTION_KEYS)):
+    raise ImproperlyConfigured(_jobs_keys_problem)
+JOBS_CELERY_QUEUE = env.str("JOBS_CELERY_QUEUE", default="celery")  # a jobs deployable's worker: its own queue
+JOBS_SPOOL_DIR = Path(env.str("JOBS_SPOOL_DIR", default=str(VAR_DIR / "jobs-spool")))  # inputs/results in transit
+JOBS_DISPATCH_SECONDS = env.float("JOBS_DISPATCH_SECONDS", default=2.0)  # how often due jobs are handed to workers
+JOBS_DISPATCH_BATCH = env.int("JOBS_DISPATCH_BATCH", default=200)
+JOBS_LEASE_SECONDS = env.int("JOBS_LEASE_SECONDS", default=90)  # a dead worker's job is picked up again after this
+JOBS_POLL_QUEUED_SECONDS = env.float("JOBS_POLL_QUEUED_SECONDS", default=60.0)  # remote queue: poll slowly
+JOBS_POLL_RUNNING_SECONDS = env.float("JOBS_POLL_RUNNING_SECONDS", default=30.0)
+JOBS_POLL_JITTER = env.float("JOBS_POLL_JITTER", default=0.2)  # +-20% so polls of jobs submitted together spread
+JOBS_BACKOFF_MAX_SECONDS = env.float("JOBS_BACKOFF_MAX_SECONDS", default=600.0)  # 5xx/timeouts: up to 10 min apart
+JOBS_REQUEUE_SECONDS = env.float("JOBS_REQUEUE_SECONDS", default=120.0)  # the remote's per-user job limit was hit
+JOBS_SERVICE_CONCURRENCY = env.int("JOBS_SERVICE_CONCURRENCY", default=8)  # calls in flight per service
+JOBS_SUBMIT_MAX_ATTEMPTS = env.int("JOBS_SUBMIT_MAX_ATTEMPTS", default=5)
+JOBS_LOST_AFTER_NOT_FOUND = env.int("JOBS_LOST_AFTER_NOT_FOUND", default=3)  # 404s in a row: the remote lost it
+JOBS_AUTH_RETRY_SECONDS = env.float("JOBS_AUTH_RETRY_SECONDS", default=3600.0)  # a paused job tries its token again
+JOBS_CANCEL_TIMEOUT_SECONDS = env.float("JOBS_CANCEL_TIMEOUT_SECONDS", default=900.0)  # then cancelled locally
+JOBS_MAX_INPUT_FILES = env.int("JOBS_MAX_INPUT_FILES", default=30)
+_jobs_queue = {"queue": JOBS_CELERY_QUEUE}
+CELERY_BEAT_SCHEDULE |= {
+    "jobs-dispatch": {"task": "jobs.dispatch", "schedule": JOBS_DISPATCH_SECONDS, "options": _jobs_queue},
+    "jobs-reconcile": {"task": "jobs.reconcile", "schedule": 300.0, "options": _jobs_queue},
+    "jobs-schedules": {"task": "jobs.schedules_run", "schedule": 60.0, "options": _jobs_queue},
+}
+
 # --- node: the reference imputation node (apps/node), a separate system with its own database and queue ---------
 CELERY_TASK_ROUTES = {"node.*": {"queue": "node"}}
 NODE_DIR = Path(env.str("NODE_DIR", default=str(VAR_DIR / "node")))  # panels, job workspaces
@@ -418,12 +464,51 @@ NODE_BEAGLE_THREADS = env.int("NODE_BEAGLE_THREADS", default=2)
 NODE_BEAGLE_TIMEOUT_SECONDS = env.int("NODE_BEAGLE_TIMEOUT_SECONDS", default=12 * 60)  # under the task time limit
 NODE_MAX_JOBS_PER_USER = env.int("NODE_MAX_JOBS_PER_USER", default=2)  # Cloudgene's maxRunningJobsPerUser
 NODE_UPLOAD_LIMIT_MB = env.int("NODE_UPLOAD_LIMIT_MB", default=5000)  # Cloudgene's uploadLimit
+NODE_PULL_LIMIT_MB = env.int("NODE_PULL_LIMIT_MB", default=NODE_UPLOAD_LIMIT_MB)  # per input a WES run pulls by URL
 NODE_MAX_DOWNLOADS = env.int("NODE_MAX_DOWNLOADS", default=10)  # per result file
 NODE_TOKEN_DAYS = env.int("NODE_TOKEN_DAYS", default=30)
 NODE_NOTIFICATION_AFTER_DAYS = env.int("NODE_NOTIFICATION_AFTER_DAYS", default=4)
 NODE_RETIRE_AFTER_DAYS = env.int("NODE_RETIRE_AFTER_DAYS", default=6)
 NODE_EXECUTOR = env.str("NODE_EXECUTOR", default="celery")  # celery (the node queue) | inline (a thread: tests)
 NODE_FAULTS_ENABLED = env.bool("NODE_FAULTS_ENABLED", default=False)  # /api/v2/node/faults: tests only
+# the monolith serves the node under /node/ (the embedded default, so `make run` has a node to submit to);
+# elsewhere the node runs as its own process: DEPLOYABLE=node uvicorn apps.node.asgi:application
+NODE_EMBEDDED = env.bool("NODE_EMBEDDED", default=PROFILE == "embedded") and IS_GATEWAY
 CELERY_BEAT_SCHEDULE |= {
     "node-retention": {"task": "node.retention", "schedule": 3600.0, "options": {"queue": "node"}},
+}
+
+# --- monitoring: health, metrics, dashboard, analytics, alerts (apps/monitoring) --------------------------------
+# GET /metrics is the gateway's (gateway/api.py): `Authorization: Bearer METRICS_TOKEN`, or loopback callers only
+# when METRICS_TOKEN is empty. Business metrics come from apps/monitoring/metrics.py; per-alias database metrics
+# (django-prometheus's django_db_* series) from an execute wrapper on every connection, cache metrics from the
+# Redis cache below.
+MONITORING_DB_METRICS = env.bool("MONITORING_DB_METRICS", default=True)
+CACHES["default"]["BACKEND"] = "apps.monitoring.instrumentation.MeteredRedisCache"
+# the health report (GET /api/monitoring/health/, and every evaluation)
+MONITORING_HEALTH_TIMEOUT = env.float("MONITORING_HEALTH_TIMEOUT", default=3.0)  # per probe; the report waits +1 s
+MONITORING_HEALTH_CACHE_SECONDS = env.float("MONITORING_HEALTH_CACHE_SECONDS", default=10.0)  # per process
+MONITORING_CRITICAL_DATABASES = env.list("MONITORING_CRITICAL_DATABASES", default=list(CONTEXT_ALIASES))
+MONITORING_WORKER_QUEUES = env.list("MONITORING_WORKER_QUEUES", default=["celery"])  # each needs a live worker
+MONITORING_WORKER_PING_TIMEOUT = env.float("MONITORING_WORKER_PING_TIMEOUT", default=1.0)
+MONITORING_STORAGE_MIN_FREE_BYTES = env.int("MONITORING_STORAGE_MIN_FREE_BYTES", default=1024**3)
+MONITORING_EVENT_BACKLOG_MAX = env.int("MONITORING_EVENT_BACKLOG_MAX", default=1000)  # per outbox or consumer
+MONITORING_EVENT_BACKLOG_AGE_SECONDS = env.float("MONITORING_EVENT_BACKLOG_AGE_SECONDS", default=300.0)
+# alert rules (apps/monitoring/services/alerts.py; compose/prometheus/alerts.yml mirrors them)
+MONITORING_ALERT_SERVICE_DOWN_MINUTES = env.int("MONITORING_ALERT_SERVICE_DOWN_MINUTES", default=10)
+MONITORING_ALERT_FAILURE_RATE = env.float("MONITORING_ALERT_FAILURE_RATE", default=50.0)  # percent of finished jobs
+MONITORING_ALERT_FAILURE_WINDOW_MINUTES = env.int("MONITORING_ALERT_FAILURE_WINDOW_MINUTES", default=60)
+MONITORING_ALERT_FAILURE_MIN_JOBS = env.int("MONITORING_ALERT_FAILURE_MIN_JOBS", default=5)
+MONITORING_ALERT_USER_IDS = env.list("MONITORING_ALERT_USER_IDS", default=[])  # empty: every operator
+MONITORING_ALERT_KEEP_DAYS = env.int("MONITORING_ALERT_KEEP_DAYS", default=90)  # resolved alerts
+MONITORING_SNAPSHOT_KEEP_HOURS = env.int("MONITORING_SNAPSHOT_KEEP_HOURS", default=24)
+MONITORING_EVALUATE_SECONDS = env.float("MONITORING_EVALUATE_SECONDS", default=60.0)
+MONITORING_CELERY_QUEUE = env.str("MONITORING_CELERY_QUEUE", default="celery")  # a deployable's own queue
+CELERY_BEAT_SCHEDULE |= {
+    "monitoring-evaluate": {
+        "task": "monitoring.evaluate",
+        "schedule": MONITORING_EVALUATE_SECONDS,
+        "options": {"queue": MONITORING_CELERY_QUEUE, "expires": MONITORING_EVALUATE_SECONDS},
+    },
+    "monitoring-prune": {"task": "monitoring.prune", "schedule": 3600.0, "options": {"queue": MONITORING_CELERY_QUEUE}},
 }

@@ -163,44 +163,17 @@ def random_token() -> bytes:
     return secrets.token_urlsafe(64).encode()
 
 
-def vault_keys(env: environ.Env, *, profile: str, var_dir: Path) -> list[str]:
-    """USERS_VAULT_KEYS: comma-separated Fernet keys, the first encrypting; outside production one is generated once."""
-    raw = secret(env, "USERS_VAULT_KEYS", profile=profile, var_dir=var_dir, make=Fernet.generate_key)
+def fernet_keys(env: environ.Env, name: str, *, profile: str, var_dir: Path) -> list[str]:
+    """A list setting of comma-separated Fernet keys (USERS_VAULT_KEYS, FILES_ENCRYPTION_KEYS, JOBS_ENCRYPTION_KEYS):
+    the first encrypts, all decrypt; outside production one is generated once into var/secrets/."""
+    raw = secret(env, name, profile=profile, var_dir=var_dir, make=Fernet.generate_key)
     return [key.strip() for key in raw.split(",") if key.strip()]
 
 
-def files_keys(env: environ.Env, *, profile: str, var_dir: Path) -> list[str]:
-    """FILES_ENCRYPTION_KEYS (zip passwords of result files): as vault_keys, its own keys, generated once outside
-    production."""
-    raw = secret(env, "FILES_ENCRYPTION_KEYS", profile=profile, var_dir=var_dir, make=Fernet.generate_key)
-    return [key.strip() for key in raw.split(",") if key.strip()]
-
-
-def files_keys_problem(keys: list[str]) -> str | None:
-    """Why these keys cannot encrypt zip passwords, or None; names positions only, never a key."""
+def fernet_keys_problem(name: str, keys: list[str]) -> str | None:
+    """Why these keys cannot encrypt, or None; names positions only, never a key."""
     if not keys:
-        return (
-            "FILES_ENCRYPTION_KEYS (or FILES_ENCRYPTION_KEYS_FILE) is missing; "
-            "set one or more comma-separated Fernet keys"
-        )
-    bad = []
-    for position, key in enumerate(keys, start=1):
-        try:
-            Fernet(key)
-        except ValueError:
-            bad.append(str(position))
-    if bad:
-        return (
-            f"FILES_ENCRYPTION_KEYS holds a value that is not a Fernet key at position(s) {', '.join(bad)} of "
-            f"{len(keys)}; each must be 32 url-safe base64-encoded bytes, as made by Fernet.generate_key()"
-        )
-    return None
-
-
-def vault_keys_problem(keys: list[str]) -> str | None:
-    """Why these keys cannot run the credential vault, or None; names positions only, never a key."""
-    if not keys:
-        return "USERS_VAULT_KEYS (or USERS_VAULT_KEYS_FILE) is missing; set one or more comma-separated Fernet keys"
+        return f"{name} (or {name}_FILE) is missing; set one or more comma-separated Fernet keys"
     bad = []
     for position, key in enumerate(keys, start=1):
         try:
@@ -210,7 +183,7 @@ def vault_keys_problem(keys: list[str]) -> str | None:
     if bad:
         where = f"position{'s' if len(bad) > 1 else ''} {', '.join(bad)} of {len(keys)}"
         return (
-            f"USERS_VAULT_KEYS holds a value that is not a Fernet key at {where}; "
+            f"{name} holds a value that is not a Fernet key at {where}; "
             "each must be 32 url-safe base64-encoded bytes, as made by Fernet.generate_key()"
         )
     return None
@@ -267,7 +240,7 @@ def token_key_problems(
         problems.append("JWT_SIGNING_KEY (or JWT_SIGNING_KEY_FILE) is missing; it must be an RSA private key in PEM")
     elif problem := jwt_key_problem(jwt_signing_key):
         problems.append(problem)
-    if problem := vault_keys_problem(users_vault_keys):
+    if problem := fernet_keys_problem("USERS_VAULT_KEYS", users_vault_keys):
         problems.append(problem)
     return problems
 

@@ -1,78 +1,66 @@
-import { render, screen, within } from "@testing-library/react";
+import { act, fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { MemoryRouter } from "react-router-dom";
 import { describe, expect, it, vi } from "vitest";
 import App from "./App";
-
-function stubFetchJson(body: unknown, status = 200, statusText = "OK") {
-  const fetchMock = vi.fn<typeof fetch>(() =>
-    Promise.resolve(
-      new Response(JSON.stringify(body), {
-        status,
-        statusText,
-        headers: { "Content-Type": "application/json" },
-      }),
-    ),
-  );
-  vi.stubGlobal("fetch", fetchMock);
-  return fetchMock;
-}
+import { FakeWebSocket, TEST_USER, jsonResponse } from "./test/fakes";
 
 describe("App", () => {
-  it("shows the product name and a loading status before readiness arrives", () => {
-    vi.stubGlobal("fetch", vi.fn<typeof fetch>(() => new Promise<Response>(() => {})));
-
-    render(<App />);
-
-    expect(screen.getByRole("heading", { level: 1 }).textContent).toBe("Federated Imputation Platform");
-    expect(screen.getByRole("status").textContent).toMatch(/checking readiness/i);
-  });
-
-  it("lists each readiness check from GET /readyz with ok/failing", async () => {
-    const fetchMock = stubFetchJson({
-      status: "ok",
-      checks: { database: { ok: true, detail: "connected" }, cache: { ok: true } },
+  it("signs in, lands on the dashboard and shows the unread count, then counts a pushed notification", async () => {
+    vi.stubGlobal("WebSocket", FakeWebSocket);
+    const fetchMock = vi.fn<typeof fetch>(async (input, init) => {
+      const url = String(input);
+      if (url === "/api/auth/login/") {
+        const body = JSON.parse(String(init?.body)) as { password: string };
+        return body.password === "right"
+          ? jsonResponse({ access: "acc", refresh: "ref", user: TEST_USER })
+          : jsonResponse({ error: { code: "AUTHENTICATION_ERROR", message: "No active account" } }, 401);
+      }
+      if (url === "/api/auth/user/") return jsonResponse(TEST_USER);
+      if (url === "/api/notifications/unread-count/") return jsonResponse({ unread_count: 3 });
+      if (url.startsWith("/api/notifications/")) return jsonResponse({ count: 0, next: null, previous: null, results: [] });
+      if (url === "/api/dashboard/stats/") return jsonResponse({ error: { code: "NOT_FOUND", message: "Not found." } }, 404);
+      if (url.startsWith("/api/jobs/")) return jsonResponse({ count: 0, next: null, previous: null, results: [] });
+      return jsonResponse({ error: { code: "NOT_FOUND", message: url } }, 404);
     });
+    vi.stubGlobal("fetch", fetchMock);
 
-    render(<App />);
-
-    const list = await screen.findByRole("list", { name: "Readiness checks" });
-    const items = within(list).getAllByRole("listitem");
-    expect(items.map((li) => li.textContent)).toEqual(["database: ok — connected", "cache: ok"]);
-    expect(screen.getByRole("status").textContent).toMatch(/ready/);
-    expect(fetchMock.mock.calls[0]?.[0]).toBe("/readyz");
-  });
-
-  it("renders a 503 readiness report as unavailable rather than as an error", async () => {
-    stubFetchJson(
-      {
-        status: "unavailable",
-        checks: { database: { ok: true }, broker: { ok: false, detail: "connection refused" } },
-      },
-      503,
-      "Service Unavailable",
+    render(
+      <MemoryRouter initialEntries={["/jobs"]}>
+        <App />
+      </MemoryRouter>,
     );
 
-    render(<App />);
+    expect(await screen.findByRole("heading", { name: "Sign in" })).toBeTruthy();
+    fireEvent.change(screen.getByLabelText("Username"), { target: { value: "ada" } });
+    fireEvent.change(screen.getByLabelText("Password"), { target: { value: "wrong" } });
+    fireEvent.click(screen.getByRole("button", { name: "Sign in" }));
+    expect((await screen.findByRole("alert")).textContent).toContain("The username or password is not right.");
 
-    const list = await screen.findByRole("list", { name: "Readiness checks" });
-    expect(within(list).getByText("broker").parentElement?.textContent).toBe(
-      "broker: failing — connection refused",
-    );
-    expect(screen.getByRole("status").textContent).toMatch(/unavailable/);
-    expect(screen.queryByRole("alert")).toBeNull();
-  });
+    fireEvent.change(screen.getByLabelText("Password"), { target: { value: "right" } });
+    fireEvent.click(screen.getByRole("button", { name: "Sign in" }));
 
-  it("shows an alert carrying the envelope message and request id on failure", async () => {
-    stubFetchJson(
-      { error: { code: "FORBIDDEN", message: "Not allowed" }, request_id: "req-42" },
-      403,
-      "Forbidden",
-    );
+    // back to the page asked for first
+    expect(await screen.findByRole("heading", { name: "Jobs" })).toBeTruthy();
+    await waitFor(() => expect(screen.getByTestId("unread-count").textContent).toBe("3"));
+    expect(screen.getByRole("button", { name: "Notifications, 3 unread" })).toBeTruthy();
 
-    render(<App />);
+    await waitFor(() => expect(FakeWebSocket.instances).toHaveLength(1));
+    act(() => {
+      FakeWebSocket.latest().open();
+      FakeWebSocket.latest().receive({
+        type: "notification",
+        data: { id: 5, type: "job_update", title: "Job completed", message: "chr20 is done", is_read: false },
+      });
+    });
+    expect(screen.getByTestId("unread-count").textContent).toBe("4");
+    expect(screen.getByText("Job completed")).toBeTruthy();
 
-    const alert = await screen.findByRole("alert");
-    expect(alert.textContent).toContain("Not allowed (FORBIDDEN, HTTP 403)");
-    expect(alert.textContent).toContain("req-42");
-    expect(screen.queryByRole("list")).toBeNull();
+    fireEvent.click(screen.getByRole("link", { name: "Dashboard" }));
+    expect(await screen.findByText(/Job statistics are not available on this server yet/)).toBeTruthy();
+
+    fireEvent.click(screen.getByRole("button", { name: "Sign out" }));
+    expect(await screen.findByRole("heading", { name: "Sign in" })).toBeTruthy();
+    expect(fetchMock.mock.calls.some(([url]) => url === "/api/auth/logout/")).toBe(true);
+    expect(localStorage.getItem("fip.session")).toBeNull();
   });
 });

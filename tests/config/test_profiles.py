@@ -18,6 +18,8 @@ from config.settings.profiles import (
     DATABASE_ALIASES,
     RedisEndpoints,
     databases,
+    fernet_keys,
+    fernet_keys_problem,
     jwt_verifying_key,
     production_problems,
     public_pem_of,
@@ -25,8 +27,6 @@ from config.settings.profiles import (
     rsa_private_key,
     secret,
     token_key_problems,
-    vault_keys,
-    vault_keys_problem,
 )
 
 GOOD_SECRET_KEY = "q7Hk2vN9pLx4RtW8mZc3Bf6Yj1Ds5Ga0Ue7Io2Kw9Nh4Vb8Xr3Tl6Pm1Qz5Jy0Cv"
@@ -198,7 +198,7 @@ def test_every_problem_is_reported_at_once_each_naming_its_variable() -> None:
 def test_a_vault_key_problem_never_repeats_the_key() -> None:
     almost = GOOD_VAULT_KEY[:-1] + "!"
 
-    problem = vault_keys_problem([almost])
+    problem = fernet_keys_problem("USERS_VAULT_KEYS", [almost])
 
     assert problem is not None
     assert almost not in problem
@@ -413,12 +413,12 @@ def no_vault_keys(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("no_vault_keys")
 @pytest.mark.parametrize("profile", ["embedded", "postgres"])
 def test_a_missing_vault_key_is_generated_once_as_a_fernet_key(profile: str, tmp_path: Path) -> None:
-    first = vault_keys(environ.Env(), profile=profile, var_dir=tmp_path)
-    second = vault_keys(environ.Env(), profile=profile, var_dir=tmp_path)
+    first = fernet_keys(environ.Env(), "USERS_VAULT_KEYS", profile=profile, var_dir=tmp_path)
+    second = fernet_keys(environ.Env(), "USERS_VAULT_KEYS", profile=profile, var_dir=tmp_path)
 
     assert first == second
     assert len(first) == 1
-    assert vault_keys_problem(first) is None
+    assert fernet_keys_problem("USERS_VAULT_KEYS", first) is None
     assert (tmp_path / "secrets" / "users_vault_keys").read_text() == first[0]
     assert stat.S_IMODE((tmp_path / "secrets" / "users_vault_keys").stat().st_mode) == 0o600
 
@@ -427,7 +427,7 @@ def test_vault_keys_are_read_comma_separated_in_order(monkeypatch: pytest.Monkey
     newer, older = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     monkeypatch.setenv("USERS_VAULT_KEYS", f" {newer} ,{older},, ")
 
-    keys = vault_keys(environ.Env(), profile="embedded", var_dir=tmp_path)
+    keys = fernet_keys(environ.Env(), "USERS_VAULT_KEYS", profile="embedded", var_dir=tmp_path)
 
     assert keys == [newer, older]
     assert not (tmp_path / "secrets").exists()
@@ -435,7 +435,7 @@ def test_vault_keys_are_read_comma_separated_in_order(monkeypatch: pytest.Monkey
 
 @pytest.mark.usefixtures("no_vault_keys")
 def test_production_never_generates_a_vault_key(tmp_path: Path) -> None:
-    keys = vault_keys(environ.Env(), profile="production", var_dir=tmp_path)
+    keys = fernet_keys(environ.Env(), "USERS_VAULT_KEYS", profile="production", var_dir=tmp_path)
 
     assert keys == []
     assert not (tmp_path / "secrets").exists()

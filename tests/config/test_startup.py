@@ -78,6 +78,7 @@ def test_embedded_profile_starts_with_no_variables_and_keeps_its_state_under_var
     assert sorted(p.name for p in (var_dir / "secrets").iterdir()) == [
         "files_encryption_keys",
         "internal_service_key",
+        "jobs_encryption_keys",
         "jwt_signing_key",
         "jwt_verifying_key",
         "secret_key",
@@ -119,6 +120,7 @@ def test_production_with_good_settings_passes_the_deploy_checks(tmp_path: Path) 
         INTERNAL_SERVICE_KEY=secrets.token_urlsafe(32),
         USERS_VAULT_KEYS=f"{Fernet.generate_key().decode()},{Fernet.generate_key().decode()}",
         FILES_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        JOBS_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         ALLOWED_HOSTS="imputation.example.org",
         REDIS_URL="redis://127.0.0.1:1/0",
         **_database_urls(),

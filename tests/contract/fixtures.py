@@ -325,8 +325,13 @@ def files_gateway(
 @pytest.fixture(params=["app", "remote"])
 def files_api(request: pytest.FixtureRequest) -> Iterator[FilesApi]:
     """The files (and users) API of one target. In-process, Celery runs tasks eagerly for the test's duration."""
+    yield from _files_api_of(request, gateway="files_gateway")
+
+
+def _files_api_of(request: pytest.FixtureRequest, *, gateway: str) -> Iterator[FilesApi]:
+    """Behind the named gateway fixture, or in-process with local storage in tmp and eager Celery."""
     if request.param == "remote":
-        yield FilesApi(_remote_api(request.getfixturevalue("files_gateway")))
+        yield FilesApi(_remote_api(request.getfixturevalue(gateway)))
         return
     from config.celery import app as celery_app
 
@@ -339,3 +344,53 @@ def files_api(request: pytest.FixtureRequest) -> Iterator[FilesApi]:
         yield FilesApi(_app_api())
     finally:
         celery_app.conf.task_always_eager = eager
+
+
+# --- jobs -------------------------------------------------------------------------------------------------------
+# `jobs_api` is the jobs API of one target: in-process, or a gateway routing users, registry, files and jobs to
+# their deployables; the jobs deployable asks the other three over internal HTTP. No worker takes the jobs queue
+# here (on either target nothing is submitted): these tests pin the API, the orchestration has its own.
+JOBS_PREFIXES = ["/api/jobs/", "/api/templates/", "/api/scheduled/"]
+JOBS_QUEUE = f"jobs-contract-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def jobs_deployable(
+    tmp_path_factory: pytest.TempPathFactory,
+    users_deployable: Server,
+    registry_deployable: Server,
+    files_deployable: Server,
+) -> Iterator[Server]:
+    urls = f"users={users_deployable.url},registry={registry_deployable.url},files={files_deployable.url}"
+    server = deployable_start(
+        "jobs", tmp_path_factory.mktemp("jobs-deployable"), CONTEXT_URLS=urls, JOBS_CELERY_QUEUE=JOBS_QUEUE
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def jobs_gateway(
+    tmp_path_factory: pytest.TempPathFactory,
+    users_deployable: Server,
+    registry_deployable: Server,
+    files_deployable: Server,
+    jobs_deployable: Server,
+) -> Iterator[Server]:
+    server = gateway_start_routing(
+        tmp_path_factory,
+        {
+            "users": (USERS_PREFIXES, USERS_ANONYMOUS, users_deployable.url),
+            "registry": (REGISTRY_PREFIXES, REGISTRY_PREFIXES, registry_deployable.url),
+            "files": (FILES_PREFIXES, FILES_ANONYMOUS, files_deployable.url),
+            "jobs": (JOBS_PREFIXES, [], jobs_deployable.url),
+        },
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["app", "remote"])
+def jobs_api(request: pytest.FixtureRequest) -> Iterator[FilesApi]:
+    """The jobs API (with users, registry and files) of one target; the files part as `files_api` has it."""
+    yield from _files_api_of(request, gateway="jobs_gateway")

@@ -9,14 +9,18 @@ exact keys and meaningful values; every error is the contract's envelope.
 from __future__ import annotations
 
 import base64
+import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from apps.genomics.simulate import vcf_simulate
-from tests.contract.fixtures import FilesApi, RawReply
+from tests.contract.fixtures import FilesApi, RawReply, _remote_api
+from tests.servers import Server
 
 pytestmark = [pytest.mark.django_db(databases=["users", "files"]), pytest.mark.redis]
 
@@ -188,6 +192,107 @@ def test_two_patches_at_one_offset_apply_exactly_one(files_api: FilesApi) -> Non
 
     assert sorted(reply.status for reply in replies) == [204, 409]
     assert head.headers["upload-offset"] == str(2 * 1024 * 1024)
+
+
+# --- PATCH bodies streamed to storage as they arrive (apps/files/api/asgi.py) ---------------------------------------
+# A deployable streams every tus PATCH body; these talk to the files deployable on a raw socket, so a chunk can
+# arrive slowly or be cut off half-way.
+
+
+@pytest.fixture
+def deployable_files(files_deployable: Server, files_gateway: Server) -> tuple[FilesApi, Server]:
+    """The files API behind the gateway (accounts, creation, downloads) and the files deployable itself."""
+    return FilesApi(_remote_api(files_gateway)), files_deployable
+
+
+def _patch_head(server: Server, token: str, location: str, offset: int, length: int) -> tuple[socket.socket, bytes]:
+    url = urlsplit(server.url)
+    head = (
+        f"PATCH {location} HTTP/1.1\r\nHost: {url.netloc}\r\nAuthorization: Bearer {token}\r\n"
+        f"Tus-Resumable: 1.0.0\r\nUpload-Offset: {offset}\r\nContent-Type: application/offset+octet-stream\r\n"
+        f"Content-Length: {length}\r\nConnection: close\r\n\r\n"
+    )
+    return socket.create_connection((str(url.hostname), int(url.port or 80)), timeout=30), head.encode()
+
+
+def _patch_raw(server: Server, token: str, location: str, offset: int, pieces: list[bytes], *, whole: bool) -> bytes:
+    """A PATCH announcing all `pieces`, sent piece by piece with pauses; unless `whole`, the connection is cut after
+    the first half of them. Returns what the server answered (b"" when cut)."""
+    sock, head = _patch_head(server, token, location, offset, sum(len(piece) for piece in pieces))
+    with sock:
+        sock.sendall(head)
+        for piece in pieces if whole else pieces[: len(pieces) // 2]:
+            sock.sendall(piece)
+            time.sleep(0.05)
+        if not whole:
+            return b""
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def _stored(api: FilesApi, token: str, file_id: int) -> bytes:
+    """The bytes of a completed upload, once it has been judged (random bytes are rejected, still downloadable)."""
+    body = api.settled(file_id, token=token)
+    assert (body["offset"], body["size"]) == (body["size"], body["size"])
+    return api.send("GET", f"/api/files/{file_id}/download/", token=token).content
+
+
+def test_a_chunk_arriving_slowly_in_pieces_is_stored_whole(deployable_files: tuple[FilesApi, Server]) -> None:
+    api, deployable = deployable_files
+    _, token = api.user_new()
+    pieces = [bytes([n]) * 300_000 for n in range(1, 7)]
+    data = b"".join(pieces)
+    created = _create(api, token, len(data))
+
+    answer = _patch_raw(deployable, token, created.headers["location"], 0, pieces, whole=True)
+
+    status_line, _, _ = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 204 No Content"
+    assert f"upload-offset: {len(data)}".encode() in answer.lower()
+    assert _stored(api, token, created.json()["id"]) == data
+
+
+def test_a_chunk_cut_off_half_way_keeps_nothing_and_frees_the_upload(
+    deployable_files: tuple[FilesApi, Server],
+) -> None:
+    api, deployable = deployable_files
+    _, token = api.user_new()
+    pieces = [bytes([n]) * 200_000 for n in range(1, 9)]
+    data = b"".join(pieces)
+    created = _create(api, token, len(data))
+    location = created.headers["location"]
+
+    _patch_raw(deployable, token, location, 0, pieces, whole=False)
+    head = api.send("HEAD", location, token=token, Tus_Resumable="1.0.0")
+    deadline = time.monotonic() + 5  # the server notices the closed connection within moments, not at a timeout
+    while (retried := _patch(api, token, location, 0, data)).status == 409 and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    assert head.headers["upload-offset"] == "0"
+    assert (retried.status, retried.headers["upload-offset"]) == (204, str(len(data)))
+    assert _stored(api, token, created.json()["id"]) == data
+
+
+def test_a_chunk_at_a_wrong_offset_is_refused_before_its_body_is_sent(
+    deployable_files: tuple[FilesApi, Server],
+) -> None:
+    api, deployable = deployable_files
+    _, token = api.user_new()
+    location = _create(api, token, 5_000_000).headers["location"]
+    sock, head = _patch_head(deployable, token, location, 1000, 4_000_000)
+
+    with sock:
+        sock.sendall(head)  # and not one byte of the body
+        sock.settimeout(10)
+        answer = b""
+        while b"request_id" not in answer and (chunk := sock.recv(65536)):  # the whole envelope, however split
+            answer += chunk
+
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 409 Conflict"
+    assert b'"details":{"offset":0}' in rest.replace(b" ", b"")
 
 
 def test_a_request_without_tus_resumable_is_412(files_api: FilesApi) -> None:

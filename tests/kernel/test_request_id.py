@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 
@@ -245,5 +246,6 @@ def test_the_configured_console_handler_formats_the_request_id_into_each_line() 
     outside = _record()
     assert console.filter(outside)
 
-    assert lines[0].endswith(" INFO tests.request_id [formatted-req-01] hello")
-    assert console.format(outside).endswith(" INFO tests.request_id [-] hello")
+    inside, after = json.loads(lines[0]), json.loads(console.format(outside))
+    assert (inside["level"], inside["logger"], inside["message"]) == ("INFO", "tests.request_id", "hello")
+    assert (inside["request_id"], after["request_id"]) == ("formatted-req-01", "-")

@@ -19,6 +19,7 @@ from apps.connectors.public import (
     JobSubmission,
     LogEntry,
     NotFoundError,
+    QuotaError,
     RemoteJobRef,
     ResultFile,
     UnsupportedOperationError,
@@ -154,6 +155,18 @@ def test_a_node_400_is_a_configuration_error_with_its_msg(
         wes.submit(a_submission(vcf), token=WES_TOKEN)
 
     assert caught.value.message == "The service rejected the request (submit: HTTP 400: workflow_params: invalid JSON)."
+
+
+def test_a_node_429_at_submit_is_a_quota_error_so_the_job_is_requeued(
+    recorded_server: RecordedServer, wes: Connector, vcf: Callable[[str], InputFile]
+) -> None:
+    recorded_server.fail(RUNS, method="POST", status=429, body=payloads.wes_error(429, "Only 2 jobs per user."))
+
+    with pytest.raises(QuotaError) as caught:
+        wes.submit(a_submission(vcf), token=WES_TOKEN)
+
+    assert caught.value.status_code == 429 and "Only 2 jobs per user." in caught.value.message
+    assert recorded_server.wes_runs == {}
 
 
 def test_a_run_walks_through_the_states(recorded_server: RecordedServer, wes: Connector) -> None:

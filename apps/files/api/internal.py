@@ -3,11 +3,13 @@
 Mounted under /internal/files/ on the files deployable only; the gateway routes no /internal/ prefix, so these
 are never reachable from outside, and each call must carry an internal service token addressed to `files`.
 Opening a file answers with a short-lived signed URL rather than the bytes, so a multi-GB stream is one plain GET
-the caller can retry from any offset with Range.
+the caller can retry from any offset with Range. Storing a result takes its bytes as the request body (streamed to
+storage as they arrive, apps/files/api/asgi.py) and its fields in a header (apps/files/wire.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -20,6 +22,7 @@ from apps.files.impl import LocalFilesService, readable_check
 from apps.files.models import DownloadLog
 from apps.files.selectors.files import file_get_any
 from apps.files.services.downloads import download_link_issue, download_record
+from apps.files.wire import RESULT_HEADER, result_fields_decode
 from apps.kernel.errors import NotFoundError
 from apps.kernel.internal_http import InternalApi
 from apps.kernel.timestamps import timestamp
@@ -65,22 +68,48 @@ class FileOpenApi(FilesInternalApi):
         )
 
 
+class ResultFieldsSerializer(serializers.Serializer):
+    """What the jobs context says about a result, registered or stored."""
+
+    owner_id = serializers.IntegerField(min_value=1)
+    job_id = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=1000)
+    result_type = serializers.CharField(max_length=16)
+    sha256 = serializers.CharField(max_length=64, allow_blank=True, default="")
+    source_url = serializers.CharField(max_length=2000, allow_blank=True, default="")
+    expires_at = serializers.DateTimeField(allow_null=True, default=None)
+    zip_password = serializers.CharField(max_length=1024, allow_blank=True, default="", trim_whitespace=False)
+
+
+def _result_fields(serializer: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    fields = serializer(data=data)
+    if not fields.is_valid():
+        raise public.ResultInvalidError(f"The result is not valid: {dict(fields.errors)}")
+    return dict(fields.validated_data)
+
+
 class ResultRegisterApi(FilesInternalApi):
-    class InputSerializer(serializers.Serializer):
-        owner_id = serializers.IntegerField(min_value=1)
-        job_id = serializers.CharField(max_length=64)
-        name = serializers.CharField(max_length=1000)
-        result_type = serializers.CharField(max_length=16)
+    class InputSerializer(ResultFieldsSerializer):
         size = serializers.IntegerField(min_value=0, default=0)
-        sha256 = serializers.CharField(max_length=64, allow_blank=True, default="")
         checksum = serializers.CharField(max_length=200, allow_blank=True, default="")
-        source_url = serializers.CharField(max_length=2000, allow_blank=True, default="")
-        expires_at = serializers.DateTimeField(allow_null=True, default=None)
-        zip_password = serializers.CharField(max_length=1024, allow_blank=True, default="", trim_whitespace=False)
 
     def post(self, request: Request) -> Response:
-        data = self.InputSerializer(data=request.data)
-        if not data.is_valid():
-            raise public.ResultInvalidError(f"The result is not valid: {dict(data.errors)}")
-        info = LocalFilesService().result_register(**data.validated_data)
+        info = LocalFilesService().result_register(**_result_fields(self.InputSerializer, request.data))
+        return Response(file_info_body(info), status=status.HTTP_201_CREATED)
+
+
+class ResultStoreApi(FilesInternalApi):
+    """POST the result's bytes as the body, its fields in the RESULT_HEADER header."""
+
+    @classmethod
+    def streams_request_body(cls, method: str, headers: Mapping[str, str]) -> bool:
+        return method == "POST"
+
+    def post(self, request: Request) -> Response:
+        try:
+            sent = result_fields_decode(request.headers.get(RESULT_HEADER, ""))
+        except ValueError:
+            raise public.ResultInvalidError(f"{RESULT_HEADER} is not base64-encoded JSON.") from None
+        fields = _result_fields(ResultFieldsSerializer, sent)
+        info = LocalFilesService.result_store_from(request._request, **fields)
         return Response(file_info_body(info), status=status.HTTP_201_CREATED)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -59,6 +60,11 @@ def metadata_parse(header: str) -> dict[str, str]:
     return parsed
 
 
+def method_effective(method: str, override: str) -> str:
+    """The method a request stands for: tus clients that cannot send PATCH or DELETE POST with an override."""
+    return override.upper() if method == "POST" and override.upper() in OVERRIDABLE else method
+
+
 def _header_int(request: Request, name: str) -> int:
     raw = request.headers.get(name)
     if raw is None or not raw.strip().isdigit():
@@ -70,9 +76,7 @@ class TusApi(APIView):
     """Protocol checks and headers shared by both tus endpoints."""
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        override = request.headers.get("X-HTTP-Method-Override", "").upper()
-        if request.method == "POST" and override in OVERRIDABLE:
-            request.method = override
+        request.method = method_effective(request.method or "", request.headers.get("X-HTTP-Method-Override", ""))
         return super().dispatch(request, *args, **kwargs)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
@@ -127,6 +131,11 @@ class UploadCreateApi(TusApi):
 
 
 class UploadApi(TusApi):
+    @classmethod
+    def streams_request_body(cls, method: str, headers: Mapping[str, str]) -> bool:
+        """Under ASGI a chunk reaches `patch` while it arrives, not after a spool (apps/files/api/asgi.py)."""
+        return method_effective(method, headers.get("x-http-method-override", "")) == "PATCH"
+
     def head(self, request: Request, file_id: int) -> Response:
         file = file_get(caller=caller_of(request), file_id=file_id)
         headers = {

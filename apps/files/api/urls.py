@@ -15,6 +15,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/files/<int:file_id>/download-url/", views.FileDownloadLinkApi.as_view(), name="file-download-url"),
     path("api/files/<int:file_id>/zip-password/", views.ZipPasswordApi.as_view(), name="file-zip-password"),
     path("internal/files/results/", internal.ResultRegisterApi.as_view(), name="internal-files-results"),
+    path("internal/files/results/stored/", internal.ResultStoreApi.as_view(), name="internal-files-results-stored"),
     path("internal/files/<int:file_id>/", internal.FileInfoApi.as_view(), name="internal-file"),
     path("internal/files/<int:file_id>/open/", internal.FileOpenApi.as_view(), name="internal-file-open"),
 ]

@@ -16,7 +16,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 from celery import current_app
 from django.conf import settings
@@ -29,7 +29,7 @@ from apps.files.hashing import ResumableSha256, resumable_sha256_available
 from apps.files.models import DB, FileKind, FileStatus, StorageAccount, UploadedFile
 from apps.files.naming import name_sanitise, suffix_of
 from apps.files.selectors.files import stored_bytes
-from apps.files.storage import BLOCK, StorageConflictError, key_new, storage_backend
+from apps.files.storage import BLOCK, Readable, StorageConflictError, key_new, storage_backend
 from apps.kernel.errors import ApplicationError, ConflictError, NotFoundError, ServiceUnavailableError
 from apps.users.public import UserNotFoundError, UsersUnavailableError, get_users_service
 
@@ -37,10 +37,6 @@ logger = logging.getLogger(__name__)
 
 VALIDATE_TASK = "files.validate"
 UPLOAD_CAPABILITY = "submit_jobs"  # uploads are inputs of jobs: whoever may not submit jobs may not upload
-
-
-class Readable(Protocol):
-    def read(self, size: int = ..., /) -> bytes: ...
 
 
 def _name_admit(raw_name: str) -> str:
@@ -180,7 +176,13 @@ class _Body:
     def __iter__(self) -> Iterator[bytes]:
         left = self.length
         while left > 0:
-            block = self.stream.read(min(BLOCK, left))
+            try:
+                block = self.stream.read(min(BLOCK, left))
+            except OSError as exc:  # the client went away, or its body stalled (apps/files/api/asgi.py)
+                raise ApplicationError(
+                    f"The request body broke off after {self.length - left} of the {self.length} bytes announced "
+                    f"({exc}); nothing of it was kept. Resume from HEAD's offset."
+                ) from exc
             if not block:
                 raise ApplicationError(
                     f"The request body ended after {self.length - left} of the {self.length} bytes announced; "

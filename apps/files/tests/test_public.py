@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import os
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,6 +24,7 @@ from django.utils import timezone
 
 from apps.files.impl import LocalFilesService
 from apps.files.public import (
+    FileInfo,
     FileMissingError,
     FileNotReadableError,
     FilesService,
@@ -29,16 +32,19 @@ from apps.files.public import (
     ResultInvalidError,
 )
 from apps.files.remote import RemoteFilesService
-from apps.files.tests.helpers import CHUNK_TYPE, TUS, auth, sha256, upload
+from apps.files.tests.helpers import CHUNK_TYPE, TUS, auth, sha256, token_of, upload
 from apps.genomics.simulate import vcf_simulate
 from apps.kernel.internal_auth import INTERNAL_TOKEN_HEADER, internal_token_issue
-from tests.contract.fixtures import FilesApi, _remote_api
+from tests.contract.fixtures import FilesApi, _django_reply, _remote_api
 from tests.contract.targets import HttpTarget
 from tests.servers import Server, free_port
 
 pytestmark = [pytest.mark.django_db(databases=["files"]), pytest.mark.redis]
 
 LOCAL_OWNER = 91
+LOCAL_OTHER = 92
+LOCAL_ADMIN = 93
+RESULT_NAME = "chr20.dose.vcf.gz.zip"
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +108,27 @@ class World:
             assert self.client is not None
             return self.client.get(f"/api/files/{file_id}/zip-password/", headers=auth(user_id)).json()
         return self.api.send("GET", f"/api/files/{file_id}/zip-password/", token=token).json()
+
+    def other(self, *, admin: bool = False) -> str:
+        """The access token of another user (or of an admin)."""
+        if self.api is None:
+            return token_of(LOCAL_ADMIN, role="admin", is_staff=True) if admin else token_of(LOCAL_OTHER)
+        return self.api.user_new("admin" if admin else "researcher")[1]
+
+    def get(self, path: str, *, token: str | None, byte_range: str = "") -> tuple[int, bytes]:
+        """A GET through the API as the token's user (anonymous without one): its status and body."""
+        headers = {"Range": byte_range} if byte_range else {}
+        if self.api is not None:
+            ranged = self.api.send("GET", path, token=token, Range=byte_range) if byte_range else None
+            reply = ranged or self.api.send("GET", path, token=token)
+        else:
+            assert self.client is not None
+            authorization = {"Authorization": f"Bearer {token}"} if token else {}
+            reply = _django_reply(self.client.get(path, headers={**headers, **authorization}))
+        return reply.status, reply.content
+
+    def token(self, owner: tuple[int, str | None]) -> str:
+        return owner[1] or token_of(owner[0])
 
 
 @pytest.fixture(params=["local", "remote"])
@@ -187,6 +214,127 @@ def test_a_registered_result_is_listed_with_its_password_for_the_owner(world: Wo
 def test_an_invalid_result_is_refused(world: World) -> None:
     with pytest.raises(ResultInvalidError):
         world.service.result_register(owner_id=1, job_id="j", name="x.zip", result_type="genome")
+
+
+@pytest.fixture
+def result_file(tmp_path: Path) -> tuple[Path, bytes]:
+    """A result as the jobs context fetched it: several blocks long, not a whole number of them."""
+    data = os.urandom(3 * 1024 * 1024 + 4321)
+    path = tmp_path / "fetched.zip"
+    path.write_bytes(data)
+    return path, data
+
+
+def _store(world: World, owner: tuple[int, str | None], source: Path, digest: str, **fields: Any) -> FileInfo:
+    return world.service.result_store(
+        owner_id=owner[0],
+        job_id=fields.pop("job_id", "job-stored"),
+        name=RESULT_NAME,
+        result_type="imputed",
+        source=source,
+        sha256=digest,
+        **fields,
+    )
+
+
+def test_a_stored_result_is_downloadable_by_its_owner_with_its_exact_bytes(
+    world: World, result_file: tuple[Path, bytes]
+) -> None:
+    source, data = result_file
+    owner = world.owner()
+    token = world.token(owner)
+    job_id = f"job-{uuid.uuid4().hex[:8]}"
+    expires = timezone.now() + timedelta(days=3)
+
+    info = _store(world, owner, source, sha256(data), job_id=job_id, expires_at=expires)
+    whole = world.get(f"/api/files/{info.id}/download/", token=token)
+    part = world.get(f"/api/files/{info.id}/download/", token=token, byte_range="bytes=1000-1999")
+    link = world.get(f"/api/files/{info.id}/download-url/", token=token)
+    signed = world.get(json.loads(link[1])["url"], token=None)
+    with world.service.file_open(file_id=info.id) as stream:
+        opened = stream.read()
+
+    assert (info.owner_id, info.name, info.kind, info.status, info.result_type, info.job_id) == (
+        owner[0],
+        RESULT_NAME,
+        "result",
+        "ready",
+        "imputed",
+        job_id,
+    )
+    assert (info.size, info.sha256) == (len(data), sha256(data))
+    assert info.expires_at is not None and abs((info.expires_at - expires).total_seconds()) < 1
+    assert whole == (200, data)
+    assert part == (206, data[1000:2000])
+    assert signed == (200, data)
+    assert opened == data
+
+
+def test_a_stored_result_is_hidden_from_other_users_and_reachable_by_an_admin(
+    world: World, result_file: tuple[Path, bytes]
+) -> None:
+    source, data = result_file
+    info = _store(world, world.owner(), source, sha256(data))
+
+    others = world.get(f"/api/files/{info.id}/download/", token=world.other())
+    admins = world.get(f"/api/files/{info.id}/download/", token=world.other(admin=True))
+
+    assert others[0] == 404
+    assert admins == (200, data)
+
+
+def test_a_result_whose_bytes_do_not_have_the_sha256_is_refused_and_nothing_is_kept(
+    world: World, result_file: tuple[Path, bytes]
+) -> None:
+    source, data = result_file
+    owner = world.owner()
+
+    with pytest.raises(ResultInvalidError, match="SHA-256"):
+        _store(world, owner, source, sha256(data + b"!"))
+    listing = world.get("/api/files/?kind=result", token=world.token(owner))
+
+    assert json.loads(listing[1])["count"] == 0
+
+
+def test_storing_the_same_result_again_returns_the_first(world: World, result_file: tuple[Path, bytes]) -> None:
+    source, data = result_file
+    owner = world.owner()
+
+    first = _store(world, owner, source, sha256(data))
+    again = _store(world, owner, source, sha256(data))
+    listing = json.loads(world.get("/api/files/?kind=result", token=world.token(owner))[1])
+
+    assert again == first
+    assert [item["id"] for item in listing["results"]] == [first.id]
+
+
+def test_the_zip_password_of_a_stored_result_is_shown_to_its_owner_only(
+    world: World, result_file: tuple[Path, bytes]
+) -> None:
+    source, data = result_file
+    owner = world.owner()
+    info = _store(world, owner, source, sha256(data), zip_password="tight lipped 42")
+
+    mine = world.get(f"/api/files/{info.id}/zip-password/", token=world.token(owner))
+    admins = world.get(f"/api/files/{info.id}/zip-password/", token=world.other(admin=True))
+    others = world.get(f"/api/files/{info.id}/zip-password/", token=world.other())
+
+    assert (mine[0], json.loads(mine[1])) == (200, {"zip_password": "tight lipped 42"})
+    assert (admins[0], others[0]) == (403, 404)
+
+
+def test_a_stored_result_needs_a_known_type(world: World, result_file: tuple[Path, bytes]) -> None:
+    source, data = result_file
+
+    with pytest.raises(ResultInvalidError, match="result_type"):
+        world.service.result_store(
+            owner_id=world.owner()[0],
+            job_id="j",
+            name=RESULT_NAME,
+            result_type="genome",
+            source=source,
+            sha256=sha256(data),
+        )
 
 
 def test_internal_endpoints_refuse_callers_without_an_internal_token(files_deployable: Server) -> None:

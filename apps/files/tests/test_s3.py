@@ -11,6 +11,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -18,7 +19,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from apps.files.impl import LocalFilesService
 from apps.files.models import FileStatus
+from apps.files.public import ResultInvalidError
 from apps.files.services.retention import RetentionReport, storage_reconcile
 from apps.files.storage import S3Backend, storage_backend
 from apps.files.tests.helpers import TUS, auth, files_commits, sha256, stored, tus_create, tus_patch, upload
@@ -169,6 +172,36 @@ def test_reconciliation_finds_an_unowned_object(client: Client, s3: Any) -> None
 
     assert report.orphans_found == ["uploads/stray"]
     assert report.missing == []
+
+
+def test_a_stored_result_is_an_s3_object_under_results_served_by_a_presigned_url(
+    client: Client, s3: Any, tmp_path: Path
+) -> None:
+    data = os.urandom(6 * MIB + 7)  # past boto3's multipart threshold
+    source = tmp_path / "fetched.zip"
+    source.write_bytes(data)
+
+    info = LocalFilesService().result_store(
+        owner_id=OWNER, job_id="job-s3", name="chr1.zip", result_type="imputed", source=source, sha256=sha256(data)
+    )
+    reply = client.get(f"/api/files/{info.id}/download/", headers=auth(OWNER))
+
+    assert _keys(s3) == [stored(info.id).storage_key]
+    assert stored(info.id).storage_key.startswith("results/")
+    assert reply.status_code == 302
+    assert urllib.request.urlopen(reply["Location"]).read() == data
+
+
+def test_a_result_with_the_wrong_sha256_leaves_no_object_in_s3(s3: Any, tmp_path: Path) -> None:
+    source = tmp_path / "fetched.zip"
+    source.write_bytes(b"not what was promised")
+
+    with pytest.raises(ResultInvalidError):
+        LocalFilesService().result_store(
+            owner_id=OWNER, job_id="job-s3", name="x.zip", result_type="log", source=source, sha256="0" * 64
+        )
+
+    assert _keys(s3) == []
 
 
 def test_part_size_keeps_any_upload_under_ten_thousand_parts() -> None:

@@ -2,65 +2,50 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import math
-import re
-from collections.abc import Callable, Iterator
-from functools import wraps
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.node import engine, states, tasks
 from apps.node.api.common import (
-    MAINTENANCE_MESSAGE,
-    CappedUpload,
     caller,
     epoch_ms,
-    injected_fault,
+    inputs_store,
     json_error,
+    open_endpoint,
+    signed_in,
+    submit_intake,
     user_json,
 )
 from apps.node.models import NodeJob, NodeUser, OutputFile, Panel, Switches
+from apps.node.tokens import token_check
 
 APP_ID = "imputationserver2"
 APP_VERSION = "2.0.0"
 PAGE_SIZE = 15
 SUBMITTED = "Your job was successfully added to the job queue."
+DOWNLOAD_CHUNK = 1024 * 1024
 _INPUTS = frozenset(
     {"files", "refpanel", "build", "population", "phasing", "mode", "r2Filter", "aesEncryption", "meta", "password"}
     | {"check1", "check2"}
 )
 _CHECKBOXES = frozenset({"aesEncryption", "meta"})
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
-View = Callable[..., HttpResponse]
-
-
-def authenticated(view: Callable[..., HttpResponse]) -> View:
-    """X-Auth-Token required: 401 invalid or expired, 403 revoked; maintenance 503 for non-admins."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        fault = injected_fault(request, error=json_error)
-        if fault is not None:
-            return fault
-        check = caller(request)
-        if check.user is None:
-            return json_error(check.status, check.message)
-        if Switches.current().get("maintenance") and not check.user.admin:
-            return json_error(503, MAINTENANCE_MESSAGE)
-        return view(request, check.user, *args, **kwargs)
-
-    return wrapper
+# X-Auth-Token required: 401 invalid or expired, 403 revoked; maintenance 503 for non-admins
+authenticated = signed_in(json_error)
+anonymous = open_endpoint(json_error)
 
 
 @require_GET
+@anonymous
 def server(request: HttpRequest) -> HttpResponse:
     check = caller(request)
     user = check.user
@@ -88,6 +73,7 @@ def server(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@anonymous
 def app(request: HttpRequest, app_id: str) -> HttpResponse:
     if app_id.split("@")[0] != APP_ID:
         return json_error(404, f"Application '{app_id}' not found.")
@@ -143,9 +129,8 @@ def app(request: HttpRequest, app_id: str) -> HttpResponse:
 
 @csrf_exempt
 @require_POST
+@anonymous
 def verify(request: HttpRequest) -> HttpResponse:
-    from apps.node.tokens import token_check
-
     check = token_check(request.POST.get("token", ""), now=engine.now())
     return JsonResponse(
         {
@@ -159,33 +144,15 @@ def verify(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt
 @require_POST
-def submit(request: HttpRequest, app_id: str) -> HttpResponse:
+@authenticated
+def submit(request: HttpRequest, user: NodeUser, app_id: str) -> HttpResponse:
     """The multipart submit with Cloudgene's parsing rules (protocols.md §1.4); file parts stream to disk."""
-    fault = injected_fault(request, error=json_error)
-    if fault is not None:
-        return fault
-    check = caller(request)
-    user = check.user
-    if user is None:
-        return json_error(check.status, check.message)
-    if Switches.current().get("maintenance") and not user.admin:
-        return json_error(503, MAINTENANCE_MESSAGE)
     if app_id.split("@")[0] != APP_ID:
         return json_error(404, f"Application '{app_id}' not found.")
-    limit = settings.NODE_UPLOAD_LIMIT_MB * 1024 * 1024
-    if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
-        return json_error(413, f"The upload exceeds the limit of {settings.NODE_UPLOAD_LIMIT_MB} MB.")
-    problem = engine.beagle_problem()
-    if problem:
-        return json_error(400, f"This node cannot run jobs: {problem}")
-    running = engine.active_jobs(user)
-    if running >= settings.NODE_MAX_JOBS_PER_USER:
-        return json_error(400, f"Only {settings.NODE_MAX_JOBS_PER_USER} jobs per user can be executed simultaneously.")
-    handler = CappedUpload(request, limit=limit)
-    request.upload_handlers = [handler]
-    fields, files = request.POST, request.FILES
-    if handler.exceeded:
-        return json_error(413, f"The upload exceeds the limit of {settings.NODE_UPLOAD_LIMIT_MB} MB.")
+    intake = submit_intake(request, user, error=json_error)
+    if isinstance(intake, HttpResponse):
+        return intake
+    fields, files = intake
     params: dict[str, Any] = {}
     name = ""
     for raw in [*fields.keys(), *files.keys()]:
@@ -207,14 +174,7 @@ def submit(request: HttpRequest, app_id: str) -> HttpResponse:
     job = engine.job_create(
         user, name=name, params=params, password=password, user_agent=request.headers.get("User-Agent", "")[:300]
     )
-    for raw in files:
-        for upload in files.getlist(raw):
-            base = Path(upload.name or "").name
-            if raw.removeprefix("input-") != "files" or not base.endswith(".vcf.gz"):
-                continue  # the pipeline only globs *.vcf.gz
-            with (Path(job.workspace) / "input" / _SAFE_NAME.sub("_", base)).open("wb") as out:
-                for chunk in upload.chunks():
-                    out.write(chunk)
+    inputs_store(job, [part for raw in files if raw.removeprefix("input-") == "files" for part in files.getlist(raw)])
     tasks.enqueue(job)
     return JsonResponse({"success": True, "message": SUBMITTED, "id": job.id})
 
@@ -286,20 +246,34 @@ def job_restart(request: HttpRequest, user: NodeUser, job_id: str) -> HttpRespon
 
 
 @require_GET
+@anonymous
 def share(request: HttpRequest, file_hash: str, name: str) -> HttpResponseBase:
-    """Anonymous: the hash is the capability; each call uses one of the file's downloads."""
-    fault = injected_fault(request, error=json_error)
-    if fault is not None:
-        return fault
+    """Anonymous: the hash is the capability; each call uses one of the file's downloads. The bytes stream from
+    disk in chunks; the fault `reset_download: n` drops the next n downloads halfway."""
     file = OutputFile.objects.select_related("param__job").filter(hash=file_hash, name=name).first()
     if file is None or file.param.job.state in (states.RETIRED, states.DELETED) or not Path(file.path).exists():
         return json_error(404, "File not found.")
     if not engine.download_take(file):
         return json_error(400, "number of max downloads exceeded.")
-    if Switches.current().get("reset_download"):
-        return _broken_stream(Path(file.path), file.size)
-    # FileResponse closes the file when the response is done
-    return FileResponse(Path(file.path).open("rb"), as_attachment=True, filename=Path(name).name)
+    dropped = bool(Switches.current().get("reset_download")) and Switches.take("reset_download")
+    chunks = file_chunks(Path(file.path), cut_at=max(file.size // 2, 1) if dropped else None)
+    response = StreamingHttpResponse(chunks, content_type="application/octet-stream")
+    response["Content-Length"] = str(file.size)
+    response["Content-Disposition"] = f'attachment; filename="{Path(name).name}"'
+    return response
+
+
+async def file_chunks(path: Path, *, cut_at: int | None = None) -> AsyncIterator[bytes]:
+    """A file in chunks read off the event loop (bounded memory); with `cut_at`, the connection drops after that
+    many bytes, as a reset mid-download looks to a client."""
+    sent = 0
+    with path.open("rb") as handle:
+        while chunk := await asyncio.to_thread(handle.read, DOWNLOAD_CHUNK):
+            if cut_at is not None and sent + len(chunk) >= cut_at:
+                yield chunk[: cut_at - sent]
+                raise ConnectionResetError("injected: the connection was reset mid-download")
+            sent += len(chunk)
+            yield chunk
 
 
 def job_info(job: NodeJob, *, details: bool = True) -> dict[str, Any]:
@@ -386,16 +360,3 @@ def _list(param_id: str, description: str, value: str, keys: list[str]) -> dict[
         "visible": True,
         "values": [{"key": key, "value": key} for key in keys],
     }
-
-
-def _broken_stream(path: Path, size: int) -> StreamingHttpResponse:
-    """A connection reset mid-download: half the bytes of a response that promised all of them."""
-
-    def body() -> Iterator[bytes]:
-        with path.open("rb") as handle:
-            yield handle.read(max(size // 2, 1))
-        raise ConnectionResetError("injected reset mid-download")
-
-    response = StreamingHttpResponse(body(), content_type="application/octet-stream")
-    response["Content-Length"] = str(size)
-    return response

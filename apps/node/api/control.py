@@ -1,4 +1,16 @@
-"""Fault injection for tests (NODE_FAULTS_ENABLED, off by default): switches and a simulated server restart."""
+"""Fault injection for tests (NODE_FAULTS_ENABLED, off by default): switches, a simulated server restart, and the
+retention cron run on demand (with `clock_offset_seconds`, the compressible clock).
+
+Switches (merged into the one Switches row, read by the web process and the worker alike):
+- request faults: `slow_seconds`, `fail_500` (a count; `fail_500_method` limits it to one method),
+  `reset_upload` and `reset_download` (counts: connections dropped mid-upload / mid-download);
+- operator state: `maintenance` (503 for non-admins), `beagle_missing`, `qc_thresholds`;
+- pipeline: `fail_validation`, `fail_qc` (the message to fail with), `hold_running`, `hold_exporting`,
+  `stop_delay_seconds`;
+- clock: `clock_offset_seconds` (tokens expire and retention runs by the shifted clock).
+Actions: `{"clear": true}` resets every switch, `{"server_restart": true}` turns active jobs DEAD,
+`{"retention": true}` runs the notification/retirement cron now; the answer holds the switches and the counts.
+"""
 
 from __future__ import annotations
 
@@ -26,8 +38,13 @@ def faults(request: HttpRequest) -> HttpResponse:
         return json_error(400, "The body must be a JSON object.")
     if not isinstance(body, dict):
         return json_error(400, "The body must be a JSON object.")
-    if body.pop("clear", False):
+    actions = {name: bool(body.pop(name, False)) for name in ("clear", "server_restart", "retention")}
+    if actions["clear"]:
         Switches.clear()
-    if body.pop("server_restart", False):
-        body["dead_jobs"] = engine.server_restart()
-    return JsonResponse(Switches.put(**body) if body else Switches.current())
+    switches = Switches.put(**body) if body else Switches.current()  # first: retention reads the clock offset
+    done: dict[str, object] = {}
+    if actions["server_restart"]:
+        done["dead_jobs"] = engine.server_restart()
+    if actions["retention"]:
+        done["retention"] = engine.retention()
+    return JsonResponse({**switches, **done})

@@ -1,40 +1,51 @@
 """The GA4GH WES 1.1 front (protocols.md §2, §3, §8.3) over the same job engine as the Cloudgene front.
 
 The node runs one workflow, its own QC + Beagle pipeline; `workflow_params` carry imputationserver2's inputs
-(refpanel, build, mode, password, ...) and the VCFs arrive as `workflow_attachment` parts (this node does not pull
-by URL). Each pipeline step is a task. Outputs follow §8.3: `{"results": [{name, url, size, sha256}],
-"qc_report": {...}, "logs": [...]}`, the URLs being the anonymous /share/results capabilities.
+(refpanel, build, mode, password, ...). The VCFs arrive as `workflow_attachment` parts, or as http(s) URLs in
+`workflow_params.files` that the pipeline downloads first (`supported_filesystem_protocols`). Each pipeline step is
+a task. Outputs follow §8.3: `{"results": [{name, url, size, sha256}], "qc_report": {...}, "logs": [...]}`, the
+URLs being the anonymous /share/results capabilities; a failed run keeps what it published (a failed QC's report).
+
+Cancel: a queued run is CANCELED at once, a running one reads CANCELING until the pipeline has stopped and then
+CANCELED; once a run is exporting its results the cancel has lost the race (it stays RUNNING and ends COMPLETE, as a
+Cloudgene job in state 3 ends in 4). Retention has no WES state: a retired run keeps the name of its end (COMPLETE,
+EXECUTOR_ERROR or CANCELED) and its outputs are gone (their URLs answer 404).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import re
-from collections.abc import Callable
-from functools import wraps
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.node import engine, states, tasks
-from apps.node.api.common import CappedUpload, caller, injected_fault
-from apps.node.models import LogMessage, NodeJob, NodeUser, OutputFile, Panel, Step
+from apps.node.api.common import (
+    MAINTENANCE_MESSAGE,
+    inputs_store,
+    open_endpoint,
+    signed_in,
+    submit_intake,
+)
+from apps.node.models import LogMessage, NodeJob, NodeUser, OutputFile, Panel, Step, Switches
 
 WES_VERSION: Final = "1.1.0"
 NODE_VERSION: Final = "2.0.0"
 WORKFLOW_URL: Final = "https://github.com/genepi/imputationserver2"
 WORKFLOW_TYPES: Final = {"NEXTFLOW": ["23.04"]}
+PULL_SCHEMES: Final = ("http", "https")
 DEFAULT_PAGE_SIZE: Final = 20
 MAX_PAGE_SIZE: Final = 100
 DESCRIPTION: Final = "Quality control, phasing and imputation with Beagle 5 against the node's panels."
 _NESTED: Final = frozenset({"phasing", "imputation", "encryption"})
-_SAFE_NAME: Final = re.compile(r"[^A-Za-z0-9._-]")
 _TIME: Final = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -42,48 +53,44 @@ def wes_error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"msg": message, "status_code": status}, status=status)
 
 
-def bearer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Bearer token (the node's API token): 401 missing/invalid/expired, 403 revoked; injected faults first."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        fault = injected_fault(request, error=wes_error)
-        if fault is not None:
-            return fault
-        check = caller(request)
-        if check.user is None:
-            return wes_error(check.status, check.message)
-        return view(request, check.user, *args, **kwargs)
-
-    return wrapper
+# Bearer token (the node's API token): 401 missing/invalid/expired, 403 revoked, 503 in maintenance
+bearer_required = signed_in(wes_error)
+anonymous = open_endpoint(wes_error)
 
 
 @require_GET
+@anonymous
 def service_info(request: HttpRequest) -> HttpResponse:
-    """Every required GA4GH Service field, the WES extras and the `reference_panels` extension the connector reads."""
+    """Every required GA4GH Service field, the WES extras and the `reference_panels` extension the connector reads.
+
+    A node that cannot run jobs (maintenance, or Beagle missing) answers 503 with the reason: WES has no
+    maintenance flag, and service-info is what clients probe for health.
+    """
+    problem = engine.beagle_problem() or (MAINTENANCE_MESSAGE if Switches.current().get("maintenance") else None)
+    if problem:
+        return wes_error(503, problem)
     counts = {
         name: 0 for name in ("QUEUED", "RUNNING", "COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELING", "CANCELED")
     }
     for row in NodeJob.objects.values("state").annotate(total=Count("id")):
         name = states.WES_STATES.get(row["state"], "UNKNOWN")
         counts[name] = counts.get(name, 0) + row["total"]
-    problem = engine.beagle_problem()
     return JsonResponse(
         {
             "id": "org.federated-imputation.reference-node",
             "name": "Reference Imputation Node",
             "type": {"group": "org.ga4gh", "artifact": "wes", "version": WES_VERSION},
-            "description": problem or DESCRIPTION,
+            "description": DESCRIPTION,
             "organization": {"name": "Federated Imputation Platform", "url": "https://github.com/"},
             "version": NODE_VERSION,
             "environment": "dev" if settings.DEBUG else "prod",
             "workflow_type_versions": {name: {"workflow_type_version": list(v)} for name, v in WORKFLOW_TYPES.items()},
             "supported_wes_versions": ["1.0.0", WES_VERSION],
-            "supported_filesystem_protocols": [],  # attachments only: nothing is pulled by URL
+            "supported_filesystem_protocols": list(PULL_SCHEMES),  # workflow_params.files may be such URLs
             "workflow_engine_versions": {"beagle": {"workflow_engine_version": ["5.4"]}},
             "default_workflow_engine_parameters": [],
             "system_state_counts": counts,
-            "auth_instructions_url": request.build_absolute_uri("/api/v2/server"),
+            "auth_instructions_url": request.build_absolute_uri(f"{_root(request)}api/v2/server"),
             "tags": {"workflow_url": WORKFLOW_URL},
             "reference_panels": [_panel_json(panel) for panel in Panel.objects.order_by("slug")],
         }
@@ -94,22 +101,16 @@ def service_info(request: HttpRequest) -> HttpResponse:
 @require_POST
 @bearer_required
 def runs_submit(request: HttpRequest, user: NodeUser) -> HttpResponse:
-    """POST /runs, multipart per §2.1: validated fields, attachments streamed to the job's input folder."""
-    problem = engine.beagle_problem()
-    if problem:
-        return wes_error(400, f"This node cannot run jobs: {problem}")
-    if engine.active_jobs(user) >= settings.NODE_MAX_JOBS_PER_USER:
-        return wes_error(400, f"Only {settings.NODE_MAX_JOBS_PER_USER} jobs per user can be executed simultaneously.")
-    limit = settings.NODE_UPLOAD_LIMIT_MB * 1024 * 1024
-    handler = CappedUpload(request, limit=limit)
-    request.upload_handlers = [handler]
-    fields, files = request.POST, request.FILES
-    if handler.exceeded:
-        return wes_error(413, f"The upload exceeds the limit of {settings.NODE_UPLOAD_LIMIT_MB} MB.")
+    """POST /runs, multipart per §2.1: validated fields; attachments streamed to the job's input folder, http(s)
+    URLs in `workflow_params.files` left for the pipeline to download."""
+    intake = submit_intake(request, user, error=wes_error, limit_status=429)
+    if isinstance(intake, HttpResponse):
+        return intake
+    fields, files = intake
     for required in ("workflow_type", "workflow_type_version", "workflow_url"):
         if not fields.get(required):
             return wes_error(400, f"{required} is required.")
-    versions = WORKFLOW_TYPES.get(fields["workflow_type"])
+    versions = WORKFLOW_TYPES.get(str(fields.get("workflow_type")))
     if versions is None or fields["workflow_type_version"] not in versions:
         return wes_error(
             400, f"Unsupported workflow {fields['workflow_type']} {fields['workflow_type_version']}; see service-info."
@@ -124,10 +125,18 @@ def runs_submit(request: HttpRequest, user: NodeUser) -> HttpResponse:
             return wes_error(400, f"{name} must be a JSON object.")
         decoded[name] = value
     attachments = files.getlist("workflow_attachment")
-    for upload in attachments:
-        if not upload.name or ".." in PurePosixPath(upload.name).parts:
-            return wes_error(400, f"Invalid attachment name {upload.name!r}.")
+    for part in attachments:
+        if not part.name or ".." in PurePosixPath(part.name).parts:
+            return wes_error(400, f"Invalid attachment name {part.name!r}.")
+    urls = input_urls(decoded["workflow_params"].get("files"))
+    if isinstance(urls, str):
+        return wes_error(400, urls)
+    if not attachments and not urls:
+        return wes_error(
+            400, "No input files: attach the VCFs (workflow_attachment) or list http(s) URLs in workflow_params.files."
+        )
     params, password = _pipeline_params(decoded["workflow_params"])
+    params["input_urls"] = urls
     request_echo = {
         **{name: fields[name] for name in ("workflow_type", "workflow_type_version", "workflow_url")},
         **decoded,
@@ -144,18 +153,25 @@ def runs_submit(request: HttpRequest, user: NodeUser) -> HttpResponse:
         tags={str(key): str(value) for key, value in decoded["tags"].items()},
         user_agent=request.headers.get("User-Agent", "")[:300],
     )
-    for upload in attachments:
-        base = PurePosixPath(upload.name or "").name
-        if base.endswith(".vcf.gz"):  # the pipeline only reads *.vcf.gz
-            with (Path(job.workspace) / "input" / _SAFE_NAME.sub("_", base)).open("wb") as out:
-                for chunk in upload.chunks():
-                    out.write(chunk)
+    inputs_store(job, attachments)
     tasks.enqueue(job)
     return JsonResponse({"run_id": job.id})
 
 
+def input_urls(files: Any) -> list[str] | str:
+    """The entries of `workflow_params.files` that are URLs (the others name attachments), or why they are refused:
+    this node pulls http and https only."""
+    entries = [files] if isinstance(files, str) else files if isinstance(files, list) else []
+    urls = [str(entry) for entry in entries if "://" in str(entry)]
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in PULL_SCHEMES or not parts.hostname:
+            return f"Cannot pull {url!r}: workflow_params.files takes http and https URLs only."
+    return urls
+
+
 @csrf_exempt
-def runs(request: HttpRequest) -> HttpResponse:
+def runs(request: HttpRequest) -> HttpResponseBase:
     """/runs: GET lists, POST submits (one path, two methods)."""
     if request.method == "POST":
         return runs_submit(request)
@@ -214,7 +230,8 @@ def run_log(request: HttpRequest, user: NodeUser, run_id: str) -> HttpResponse:
                 "system_logs": errors,
             },
             "task_logs_url": request.build_absolute_uri(f"{request.path}/tasks"),
-            "outputs": _outputs(request, job) if state == "COMPLETE" else {},
+            # a failed run keeps what it published (the QC report and statistics of a failed QC)
+            "outputs": _outputs(request, job) if state in ("COMPLETE", "EXECUTOR_ERROR") else {},
         }
     )
 
@@ -247,20 +264,23 @@ def run_tasks(request: HttpRequest, user: NodeUser, run_id: str) -> HttpResponse
 @require_POST
 @bearer_required
 def run_cancel(request: HttpRequest, user: NodeUser, run_id: str) -> HttpResponse:
-    """CANCELING until the pipeline has stopped, then CANCELED; a finished run is left as it is."""
+    """A queued run is CANCELED at once; a running one reads CANCELING until the pipeline has stopped, then
+    CANCELED. An exporting run is past the point of no return: it stays RUNNING and ends COMPLETE (the cancel lost
+    the race, as on the Cloudgene front), and a finished run is left as it is."""
     job = _owned(user, run_id)
     if job is None:
         return wes_error(404, f"Run {run_id} not found.")
-    if job.state in states.ACTIVE:
-        NodeJob.objects.filter(pk=job.pk).update(cancel_requested=True)
-        engine.cancel(job)
+    engine.cancel_request(job)
     return JsonResponse({"run_id": job.id})
 
 
 def wes_state(job: NodeJob) -> str:
-    """The WES name of the job's Cloudgene state; a cancel asked of a job still active shows CANCELING."""
-    if job.cancel_requested and job.state in states.ACTIVE:
+    """The WES name of the job's state. A cancel asked of a running job shows CANCELING until it stops; after
+    retention (8, 9, then 7) the run keeps the name of the end it reached, so a cancelled run never reads as failed."""
+    if job.cancel_requested and job.state == states.RUNNING:
         return "CANCELING"
+    if job.state in (states.SUCCESS_NOTIFIED, states.FAILED_NOTIFIED, states.RETIRED) and job.outcome:
+        return states.WES_STATES[job.outcome]
     return states.WES_STATES.get(job.state, "UNKNOWN")
 
 

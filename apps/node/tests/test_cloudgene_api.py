@@ -148,14 +148,3 @@ def test_an_api_token_cannot_delete(client_for: Client, user: NodeUser) -> None:
     job = engine.job_create(user, name="x", params={}, password="")
 
     assert client_for.delete(f"/api/v2/jobs/{job.id}").status_code == 403
-
-
-def test_beagle_missing_shows_the_install_hint_and_refuses_jobs(client_for: Client, queued: list[str]) -> None:
-    Switches.put(beagle_missing=True)
-    hint = "Beagle 5 is not installed on this node; install it with `apt-get install beagle`."
-
-    server = client_for.get("/api/v2/server").json()
-    answer = client_for.post(SUBMIT, {"files": [_vcf()]})
-
-    assert (server["maintenace"], server["maintenaceMessage"]) == (True, hint)
-    assert (answer.status_code, answer.json()["message"]) == (400, f"This node cannot run jobs: {hint}")

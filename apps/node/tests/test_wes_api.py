@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 
 from apps.node import engine, states
-from apps.node.models import NodeJob, NodeUser, Panel
+from apps.node.models import LogMessage, NodeJob, NodeUser, Panel
 
 pytestmark = [pytest.mark.django_db(databases=["node"]), pytest.mark.urls("apps.node.api.urls")]
 
@@ -99,15 +99,83 @@ def test_runs_are_listed_newest_first_in_pages_ending_with_an_empty_token(wes_cl
     assert (first["next_page_token"] != "", second["next_page_token"]) == (True, "")
 
 
-def test_cancel_of_an_exporting_run_shows_canceling_and_a_queued_one_canceled(
+def test_cancel_cancels_a_queued_run_asks_a_running_one_and_is_too_late_for_an_exporting_one(
     wes_client: Client, user: NodeUser
 ) -> None:
-    exporting = engine.job_create(user, name="e", params={}, password="", front="wes")
-    waiting = engine.job_create(user, name="w", params={}, password="", front="wes")
+    waiting, running, exporting = (engine.job_create(user, name=n, params={}, password="", front="wes") for n in "wre")
+    NodeJob.objects.filter(pk=running.pk).update(state=states.RUNNING)
     NodeJob.objects.filter(pk=exporting.pk).update(state=states.EXPORTING)
+    engine.step_start(exporting, "Compression and Encryption")
 
-    replies = [wes_client.post(f"{BASE}/runs/{job.pk}/cancel").json() for job in (exporting, waiting)]
+    replies = [wes_client.post(f"{BASE}/runs/{job.pk}/cancel").json() for job in (waiting, running, exporting)]
 
-    seen = [wes_client.get(f"{BASE}/runs/{job.pk}/status").json()["state"] for job in (exporting, waiting)]
-    assert replies == [{"run_id": exporting.pk}, {"run_id": waiting.pk}]
-    assert seen == ["CANCELING", "CANCELED"]
+    seen = [wes_client.get(f"{BASE}/runs/{job.pk}/status").json()["state"] for job in (waiting, running, exporting)]
+    assert replies == [{"run_id": job.pk} for job in (waiting, running, exporting)]
+    assert seen == ["CANCELED", "CANCELING", "RUNNING"]
+    assert LogMessage.objects.get(step__job=exporting).message == (
+        "Cancel requested while the results were being exported: too late, the job finishes."
+    )
+
+
+def test_a_running_run_reads_canceled_once_the_pipeline_confirms(wes_client: Client, user: NodeUser) -> None:
+    job = engine.job_create(user, name="r", params={}, password="", front="wes")
+    NodeJob.objects.filter(pk=job.pk).update(state=states.RUNNING)
+    wes_client.post(f"{BASE}/runs/{job.pk}/cancel")
+
+    exported = engine.transition(job, states.EXPORTING, expected=[states.RUNNING], cancel_requested=False)
+    confirmed = engine.cancel_confirm(job)
+
+    assert (exported, confirmed) == (False, True)
+    assert wes_client.get(f"{BASE}/runs/{job.pk}/status").json()["state"] == "CANCELED"
+
+
+@pytest.mark.parametrize(
+    ("state", "outcome", "expected"),
+    [
+        (states.SUCCESS_NOTIFIED, states.SUCCESS, "COMPLETE"),
+        (states.FAILED_NOTIFIED, states.CANCELED, "CANCELED"),
+        (states.FAILED_NOTIFIED, states.FAILED, "EXECUTOR_ERROR"),
+        (states.RETIRED, states.CANCELED, "CANCELED"),
+        (states.RETIRED, states.SUCCESS, "COMPLETE"),
+    ],
+)
+def test_after_retention_a_run_keeps_the_name_of_its_end(
+    wes_client: Client, user: NodeUser, state: int, outcome: int, expected: str
+) -> None:
+    job = engine.job_create(user, name="x", params={}, password="", front="wes")
+    NodeJob.objects.filter(pk=job.pk).update(state=state, outcome=outcome)
+
+    assert wes_client.get(f"{BASE}/runs/{job.pk}/status").json()["state"] == expected
+
+
+def test_submit_by_url_keeps_the_urls_for_the_pipeline_and_advertises_http_pulls(
+    wes_client: Client, queued: list[str]
+) -> None:
+    urls = ["https://files.example.org/chr20.vcf.gz?sig=abc", "http://127.0.0.1:9/chr22.vcf.gz"]
+    params = {"project": "p-2", "refpanel": "demo-hg19", "password": "pw", "files": urls}
+
+    answer = wes_client.post(f"{BASE}/runs", _form(workflow_params=json.dumps(params), workflow_attachment=None))
+
+    job = NodeJob.objects.get(pk=answer.json()["run_id"])
+    info = Client().get(f"{BASE}/service-info").json()
+    assert (answer.status_code, queued, job.params["input_urls"]) == (200, [job.pk], urls)
+    assert list((engine.node_dir() / "jobs" / job.id / "input").iterdir()) == []
+    assert info["supported_filesystem_protocols"] == ["http", "https"]
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (["ftp://files.example.org/chr20.vcf.gz"], "Cannot pull 'ftp://files.example.org/chr20.vcf.gz': "),
+        (["file:///etc/passwd"], "Cannot pull 'file:///etc/passwd': "),
+        ([], "No input files: attach the VCFs"),
+    ],
+)
+def test_submit_by_url_refuses_other_schemes_and_no_input(
+    wes_client: Client, queued: list[str], files: list[str], message: str
+) -> None:
+    params = {"project": "p-3", "refpanel": "demo-hg19", "password": "pw", "files": files}
+
+    answer = wes_client.post(f"{BASE}/runs", _form(workflow_params=json.dumps(params), workflow_attachment=None))
+
+    assert (answer.status_code, answer.json()["msg"].startswith(message), queued) == (400, True, [])

@@ -5,6 +5,7 @@ import {
   NETWORK_ERROR,
   apiGateway,
   createApiGateway,
+  fieldErrorsOf,
   setDefaultTokenGetter,
 } from "./apiGateway";
 
@@ -179,5 +180,51 @@ describe("apiGateway error mapping", () => {
     expect(error.status).toBe(0);
     expect(error.code).toBe(NETWORK_ERROR);
     expect(error.message).toBe("Failed to fetch");
+  });
+});
+
+describe("apiGateway 401 handling and helpers", () => {
+  it("refreshes once on a 401 and repeats the request with the new token", async () => {
+    let token = "expired";
+    const fetchMock = stubFetch(() =>
+      Promise.resolve(
+        new Headers(fetchMock.mock.calls.at(-1)?.[1]?.headers).get("Authorization") === "Bearer fresh"
+          ? jsonResponse({ ok: true })
+          : jsonResponse({ error: { code: "AUTHENTICATION_ERROR", message: "Token expired" } }, { status: 401 }),
+      ),
+    );
+    const onUnauthorized = vi.fn(async () => {
+      token = "fresh";
+      return true;
+    });
+    const gateway = createApiGateway({ getToken: () => token, onUnauthorized });
+
+    await expect(gateway.get("/api/jobs/")).resolves.toEqual({ ok: true });
+
+    expect(onUnauthorized).toHaveBeenCalledTimes(1);
+    expect(fetchMock).toHaveBeenCalledTimes(2);
+  });
+
+  it("gives up with the 401 when the refresh fails, and never refreshes anonymous calls", async () => {
+    stubFetch(() =>
+      Promise.resolve(jsonResponse({ error: { code: "AUTHENTICATION_ERROR", message: "No" } }, { status: 401 })),
+    );
+    const onUnauthorized = vi.fn(async () => false);
+    const gateway = createApiGateway({ getToken: () => "t", onUnauthorized });
+
+    expect((await captureError(gateway.get("/api/jobs/"))).status).toBe(401);
+    expect((await captureError(gateway.post("/api/auth/login/", {}, { anonymous: true }))).status).toBe(401);
+    expect(onUnauthorized).toHaveBeenCalledTimes(1);
+  });
+
+  it("flattens error.details into messages per field", () => {
+    const error = new ApiError({
+      status: 400,
+      code: "VALIDATION_ERROR",
+      message: "Invalid input.",
+      details: { name: ["Required."], targets: [{ service: ["Unknown."] }, {}], r2_filter: "Too big." },
+    });
+    expect(fieldErrorsOf(error)).toEqual({ name: ["Required."], targets: ["Unknown."], r2_filter: ["Too big."] });
+    expect(fieldErrorsOf(new Error("x"))).toEqual({});
   });
 });

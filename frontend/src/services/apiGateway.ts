@@ -4,6 +4,8 @@
  * - Paths are resolved against a base path ("" by default: same origin).
  * - Request bodies are sent as JSON; JSON responses are parsed.
  * - When a token getter yields a token, `Authorization: Bearer <token>` is sent.
+ * - A 401 answer is offered once to `onUnauthorized` (the session refreshes its
+ *   tokens there); when it says the tokens changed, the request is sent again.
  * - Failed responses are turned into a thrown {@link ApiError}. The platform's
  *   error envelope `{"error": {"code", "message", "details"?}, "request_id"}`
  *   is mapped field by field; any other body becomes code INTERNAL_ERROR with
@@ -77,6 +79,12 @@ export interface ApiGatewayOptions {
   getToken?: TokenGetter;
   /** Defaults to the global fetch, looked up at call time. */
   fetchImpl?: typeof fetch;
+  /**
+   * Called when an authenticated request answers 401; resolve true when a
+   * retry may succeed (for instance after a token refresh). Called at most
+   * once per request.
+   */
+  onUnauthorized?: () => Promise<boolean>;
 }
 
 export interface RequestOptions {
@@ -86,6 +94,10 @@ export interface RequestOptions {
   query?: Record<string, QueryValue>;
   headers?: Record<string, string>;
   signal?: AbortSignal;
+  /** "blob" returns the body as a Blob (downloads); JSON otherwise. */
+  responseType?: "json" | "blob";
+  /** Send no Authorization header and never refresh (login, refresh). */
+  anonymous?: boolean;
 }
 
 export interface ApiGateway {
@@ -153,23 +165,23 @@ async function toApiError(response: Response): Promise<ApiError> {
 export function createApiGateway(options: ApiGatewayOptions = {}): ApiGateway {
   const basePath = options.basePath ?? "";
 
-  async function request<T>(path: string, init: RequestOptions = {}): Promise<T> {
+  async function send(path: string, init: RequestOptions): Promise<{ response: Response; authed: boolean }> {
     const headers: Record<string, string> = { Accept: "application/json", ...init.headers };
     const hasBody = init.body !== undefined;
     if (hasBody) headers["Content-Type"] = "application/json";
 
-    const token = options.getToken ? await options.getToken() : undefined;
+    const token = !init.anonymous && options.getToken ? await options.getToken() : undefined;
     if (token) headers["Authorization"] = `Bearer ${token}`;
 
     const fetchFn = options.fetchImpl ?? globalThis.fetch;
-    let response: Response;
     try {
-      response = await fetchFn(buildUrl(basePath, path, init.query), {
+      const response = await fetchFn(buildUrl(basePath, path, init.query), {
         method: init.method ?? (hasBody ? "POST" : "GET"),
         headers,
         body: hasBody ? JSON.stringify(init.body) : undefined,
         signal: init.signal,
       });
+      return { response, authed: Boolean(token) };
     } catch (cause) {
       // Let callers tell a cancelled request apart from a failed one.
       if (cause instanceof DOMException && cause.name === "AbortError") throw cause;
@@ -179,10 +191,18 @@ export function createApiGateway(options: ApiGatewayOptions = {}): ApiGateway {
         message: cause instanceof Error ? cause.message : "Network request failed",
       });
     }
+  }
+
+  async function request<T>(path: string, init: RequestOptions = {}): Promise<T> {
+    let { response, authed } = await send(path, init);
+    if (response.status === 401 && authed && options.onUnauthorized && (await options.onUnauthorized())) {
+      ({ response } = await send(path, init));
+    }
 
     if (!response.ok) throw await toApiError(response);
 
     if (response.status === 204 || response.status === 205) return undefined as T;
+    if (init.responseType === "blob") return (await response.blob()) as T;
     const { text, json, isJson } = await readBody(response);
     if (isJson) return json as T;
     if (text !== "" && isJsonContentType(response)) {
@@ -206,13 +226,49 @@ export function createApiGateway(options: ApiGatewayOptions = {}): ApiGateway {
 }
 
 let defaultTokenGetter: TokenGetter | undefined;
+let defaultUnauthorizedHandler: (() => Promise<boolean>) | undefined;
 
 /** Sets (or clears, with undefined) the token source of the default gateway. */
 export function setDefaultTokenGetter(getter: TokenGetter | undefined): void {
   defaultTokenGetter = getter;
 }
 
+/** Sets (or clears) what the default gateway does on a 401 (the session's token refresh). */
+export function setDefaultUnauthorizedHandler(handler: (() => Promise<boolean>) | undefined): void {
+  defaultUnauthorizedHandler = handler;
+}
+
 /** Default same-origin gateway used by the app's services. */
 export const apiGateway = createApiGateway({
   getToken: () => defaultTokenGetter?.(),
+  onUnauthorized: () => (defaultUnauthorizedHandler ? defaultUnauthorizedHandler() : Promise.resolve(false)),
 });
+
+/** The field errors of a VALIDATION_ERROR (`error.details`), flattened to one message list per field. */
+export function fieldErrorsOf(error: unknown): Record<string, string[]> {
+  if (!isApiError(error) || typeof error.details !== "object" || error.details === null) return {};
+  const out: Record<string, string[]> = {};
+  const collect = (value: unknown): string[] => {
+    if (typeof value === "string") return [value];
+    if (Array.isArray(value)) return value.flatMap(collect);
+    if (typeof value === "object" && value !== null) return Object.values(value).flatMap(collect);
+    return [];
+  };
+  if (Array.isArray(error.details)) {
+    const messages = collect(error.details);
+    if (messages.length) out.non_field_errors = messages;
+    return out;
+  }
+  for (const [field, value] of Object.entries(error.details as Record<string, unknown>)) {
+    const messages = collect(value);
+    if (messages.length) out[field] = messages;
+  }
+  return out;
+}
+
+/** A one-line description of any error, for alerts. */
+export function errorMessage(error: unknown): string {
+  if (isApiError(error)) return error.message;
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

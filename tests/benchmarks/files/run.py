@@ -4,7 +4,8 @@ plain copy of the same file on the same disk.
 One run, in a temporary directory on the disk being measured (deleted afterwards):
 
   1. writes a source file of random bytes (--size, default 2 GiB) and its SHA-256;
-  2. copies it with shutil.copyfile: the baseline throughput;
+  2. copies it with shutil.copyfile: the baseline throughput (after an os.sync, and another before the upload,
+     so neither measurement pays for writing back the other's dirty pages);
   3. starts a private Redis and the product's web server (`python -m config.serve` via tests.servers.server_start,
      monolith mode: gateway middleware, files context in-process, local storage, fsync per chunk), creates an
      account and logs in;
@@ -207,8 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"writing a {size / MIB:.0f} MiB source file in {work} ...", flush=True)
         source = work / "source.bin"
         expected = source_write(source, size)
+        os.sync()  # both measurements start with nothing of ours waiting to be written back
         copy_seconds = copy_measure(source, work / "copy.bin")
         (work / "copy.bin").unlink()
+        os.sync()
 
         env = env_for(var_dir, redis)
         manage("migrate_all", "--verbosity", "0", env=env)

@@ -1,0 +1,198 @@
+"""Request bodies that reach their view while they arrive, under ASGI (the tus PATCH: chunks of up to 64 MiB).
+
+Django's ASGI handler reads a whole request body into a spool (memory, then a temporary file) before any
+middleware or view runs, so a PATCH's bytes were received, written to the spool, read back, hashed and written to
+storage one step after the other. For a view that opts in (a class method `streams_request_body(method, headers)`
+answering True), this handler gives the request a body that fills while the view reads it instead: a task on the
+event loop pumps the `http.request` messages into a small bounded buffer and `read()`, on the view's worker
+thread, takes them out. Receiving and storing overlap, nothing is spooled, and everything else is as before: the
+middleware (the gateway's edge checks included), authentication and the view's own checks run unchanged, and the
+view is the same one the WSGI path and the test client call.
+
+Memory stays bounded: the pump stops asking for messages while HIGH_WATER bytes wait, so the server stops reading
+the socket (uvicorn's flow control). A client that vanishes mid-body makes `read()` raise UnreadablePostError
+(an OSError), as does a body idle for `idle_timeout` seconds, so a view holding a lock while it reads gives it up.
+Only a request the process serves itself may stream: `urlconf_of(path)` names the URLconf that will serve the path
+here, or None when it may be sent elsewhere (the gateway's proxy reads bodies on the event loop, where a streamed
+body cannot wait; such a read raises rather than blocking the loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import suppress
+from types import ModuleType
+from typing import IO, Any, cast
+
+from django.core.handlers.asgi import ASGIHandler
+from django.http import UnreadablePostError
+from django.urls import Resolver404, resolve
+
+HIGH_WATER = 4 * 1024**2  # bytes received and not yet read, at most (plus one ASGI message)
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+Scope = dict[str, Any]
+Message = Mapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+UrlconfOf = Callable[[str], "str | ModuleType | None"]
+
+
+class StreamedBody:
+    """A request body filled by `pump` on the event loop and read by one worker thread, in arrival order."""
+
+    def __init__(self, *, loop: asyncio.AbstractEventLoop, high_water: int, idle_timeout: float) -> None:
+        self._loop, self._loop_thread = loop, threading.get_ident()
+        self._high_water, self._idle_timeout = high_water, idle_timeout
+        self._ready = threading.Condition()
+        self._blocks: deque[bytes] = deque()
+        self._buffered = 0
+        self._ended = False  # the last message has arrived
+        self._failure = ""  # why no more bytes will come, when the body did not end
+        self._pump_waiting = False
+        self._room = asyncio.Event()
+        self.disconnected = asyncio.Event()
+
+    # --- the event loop's side --------------------------------------------------------------------------------------
+
+    async def pump(self, receive: Receive) -> None:
+        """Move the body's messages into the buffer; afterwards, wait for the client to go (as Django does)."""
+        try:
+            while not self._ended:
+                await self._room_wait()
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    self.fail("The client went away before sending the whole body.")
+                    self.disconnected.set()
+                    return
+                self._put(message.get("body", b""), more=bool(message.get("more_body", False)))
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected.set()
+        except Exception as exc:  # the server could not hand over the body: as good as a disconnect
+            self.fail(f"The body could not be received ({exc.__class__.__name__}).")
+            self.disconnected.set()
+        finally:
+            self.fail("The request ended before its body was read.")
+
+    async def _room_wait(self) -> None:
+        while True:
+            with self._ready:
+                if self._buffered < self._high_water or self._failure:
+                    return
+                self._room.clear()
+                self._pump_waiting = True
+            await self._room.wait()
+
+    def _put(self, data: bytes, *, more: bool) -> None:
+        with self._ready:
+            if data:
+                self._blocks.append(data)
+                self._buffered += len(data)
+            self._ended = not more
+            self._ready.notify_all()
+
+    def fail(self, reason: str) -> None:
+        """No more bytes will come (unless the body is already complete); a waiting reader wakes and raises."""
+        with self._ready:
+            if not self._ended and not self._failure:
+                self._failure = reason
+            self._ready.notify_all()
+
+    # --- the reader's side (a worker thread) ------------------------------------------------------------------------
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to `size` bytes, as they arrived (a short read rather than a copy to fill `size`); all that is left
+        for a negative size; b"" once the body is complete."""
+        if threading.get_ident() == self._loop_thread:
+            raise UnreadablePostError("This request's body streams to a worker thread; the event loop cannot wait.")
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(HIGH_WATER), b""))
+        if size == 0:
+            return b""
+        with self._ready:
+            while not self._blocks:
+                if self._ended:
+                    return b""
+                if self._failure:
+                    raise UnreadablePostError(self._failure)
+                if not self._ready.wait(timeout=self._idle_timeout) and not self._blocks:
+                    self._failure = f"No bytes of the body arrived for {self._idle_timeout:g} s."
+            block = self._blocks.popleft()
+            if len(block) > size:
+                block, rest = block[:size], block[size:]
+                self._blocks.appendleft(rest)
+            self._buffered -= len(block)
+            if self._pump_waiting and self._buffered < self._high_water:
+                self._pump_waiting = False
+                with suppress(RuntimeError):  # the loop has closed: nobody is pumping any more
+                    self._loop.call_soon_threadsafe(self._room.set)
+        return block
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.fail("The request has finished.")
+
+
+class _AfterBody:
+    """What Django's handler is given as `receive`: its body comes from the pump, and its disconnect listener
+    hears the disconnect the pump saw (the pump is the only reader of the real `receive`)."""
+
+    def __init__(self, body: StreamedBody) -> None:
+        self.body = body
+
+    async def __call__(self) -> Message:
+        await self.body.disconnected.wait()
+        return {"type": "http.disconnect"}
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", [])}
+
+
+class BodyStreamingHandler(ASGIHandler):
+    """Django's ASGI handler, streaming the bodies of requests whose view asks for it (see the module docstring)."""
+
+    def __init__(self, *, urlconf_of: UrlconfOf, high_water: int = HIGH_WATER, idle_timeout: float = 30.0) -> None:
+        super().__init__()
+        self.urlconf_of, self.high_water, self.idle_timeout = urlconf_of, high_water, idle_timeout
+
+    def streams(self, scope: Scope) -> bool:
+        method = str(scope.get("method", "")).upper()
+        if method not in BODY_METHODS:
+            return False
+        path = str(scope["path"]).removeprefix(str(scope.get("root_path", "")))
+        urlconf = self.urlconf_of(path)
+        if urlconf is None:
+            return False
+        try:
+            match = resolve(path, cast(Any, urlconf))  # a URLconf module works as well as its dotted name
+        except Resolver404:
+            return False
+        wants: Callable[[str, Mapping[str, str]], bool] | None = getattr(
+            getattr(match.func, "view_class", None), "streams_request_body", None
+        )
+        return bool(wants and wants(method, _headers(scope)))
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.streams(scope):
+            await super().handle(scope, receive, send)
+            return
+        body = StreamedBody(loop=asyncio.get_running_loop(), high_water=self.high_water, idle_timeout=self.idle_timeout)
+        pump = asyncio.create_task(body.pump(receive))
+        try:
+            await super().handle(scope, _AfterBody(body), send)
+        finally:
+            pump.cancel()
+            with suppress(asyncio.CancelledError):
+                await pump
+
+    async def read_body(self, receive: Receive) -> IO[bytes]:
+        if isinstance(receive, _AfterBody):
+            return cast(IO[bytes], receive.body)  # read() and close() are all a request uses of it
+        return await super().read_body(receive)
