@@ -255,6 +255,7 @@ AXES_VERBOSE = False  # no start-up banner on every manage.py run; failures are 
 AXES_LOCKOUT_CALLABLE = "apps.users.lockout.lockout_response"  # the API error envelope, 429 with Retry-After
 USERS_SELF_REGISTRATION = env.bool("USERS_SELF_REGISTRATION", default=False)
 USERS_TOKEN_READERS = ("jobs", "monolith")  # deployables that may read a job owner's decrypted service token
+USERS_TOKEN_READ_AUDIT_SECONDS = env.int("USERS_TOKEN_READ_AUDIT_SECONDS", default=3600)  # per job and credential
 
 # --- extracted contexts: where each one's deployable answers, e.g. CONTEXT_URLS="users=http://127.0.0.1:8001" -
 # A context named here is reached over HTTP (apps/<ctx>/remote.py) by every process that is not that context.

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.connectors import states as remote
@@ -56,7 +56,6 @@ class PausedForAuth(Exception):
 
 def job_advance(*, job_id: str, lease_token: str) -> None:
     """The task body: one step for one job, under the lease the dispatcher claimed for this very message."""
-    close_old_connections()
     job = ImputationJob.objects.using(DB).filter(pk=job_id, lease_token=lease_token).first()
     if job is None or job.status in TERMINAL:
         return  # a stale message (another worker owns the job now) or nothing left to do

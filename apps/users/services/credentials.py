@@ -11,6 +11,8 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -247,13 +249,26 @@ def credential_token_read(*, owner_id: int, service_id: int, job_id: str, reader
                 f"The token for service {service_id} has expired; replace it under Settings > Service credentials."
             )
         token = vault_decrypt(credential.ciphertext)
-        ServiceCredential.objects.using(DB).filter(pk=credential.pk).update(last_used_at=timezone.now())
-        _record(
-            "credential_read",
-            credential,
-            actor_id=owner_id,
-            client=ClientInfo(),
-            job_id=str(job_id)[:64],
-            reader=str(reader)[:64],
-        )
+        if _read_is_news(credential, job_id=str(job_id)):
+            ServiceCredential.objects.using(DB).filter(pk=credential.pk).update(last_used_at=timezone.now())
+            _record(
+                "credential_read",
+                credential,
+                actor_id=owner_id,
+                client=ClientInfo(),
+                job_id=str(job_id)[:64],
+                reader=str(reader)[:64],
+            )
     return token
+
+
+def _read_is_news(credential: ServiceCredential, *, job_id: str) -> bool:
+    """A job polls with its owner's token every few seconds: its reads are audited (and `last_used_at` moved) once
+    per USERS_TOKEN_READ_AUDIT_SECONDS per job and token, not hundreds of times an hour; a replaced token starts
+    afresh. Without the cache, every read is audited."""
+    stamp = credential.updated_at.timestamp() if credential.updated_at else 0
+    key = f"users:token-read:{credential.pk}:{stamp}:{job_id[:64]}"
+    try:
+        return bool(cache.add(key, 1, timeout=settings.USERS_TOKEN_READ_AUDIT_SECONDS))
+    except Exception:
+        return True

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -520,6 +521,21 @@ def test_a_job_reads_the_owners_token_once_audited_without_the_token() -> None:
         }
     ]
     assert TOKEN not in json.dumps(reads)
+
+
+@pytest.mark.redis
+def test_a_polling_job_is_audited_once_per_period_and_each_job_on_its_own(settings: Any) -> None:
+    settings.USERS_TOKEN_READ_AUDIT_SECONDS = 60
+    owner = user_make()
+    _stored(owner, 7)
+    job, other = f"job-{uuid.uuid4().hex[:8]}", f"job-{uuid.uuid4().hex[:8]}"
+
+    for _ in range(5):
+        assert credential_token_read(owner_id=owner.pk, service_id=7, job_id=job, reader="jobs") == TOKEN
+    credential_token_read(owner_id=owner.pk, service_id=7, job_id=other, reader="jobs")
+
+    reads = [event["details"]["job_id"] for event in _credential_events() if event["action"] == "credential_read"]
+    assert sorted(reads) == sorted([job, other])
 
 
 def test_a_job_whose_owner_has_no_credential_for_the_service_is_refused() -> None:
