@@ -98,7 +98,7 @@ class ResultType(models.TextChoices):
 class ResultFile(models.Model):
     """What the jobs context registered about a result: its type, the service's checksum and link, the zip password.
 
-    `zip_password` is a Fernet token under FILES_ENCRYPTION_KEYS (apps/files/cipher.py), opened only for the owner.
+    `zip_password` is a Fernet token under FILES_ENCRYPTION_KEYS (apps/kernel/secretbox.py), opened only for the owner.
     """
 
     file = models.OneToOneField(UploadedFile, on_delete=models.CASCADE, related_name="result")

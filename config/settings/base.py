@@ -279,7 +279,7 @@ CELERY_BEAT_SCHEDULE = {
 from config.settings.profiles import env_secret, fernet_keys_problem  # noqa: E402 (this section's own)
 
 HOLDS_FILES = DEPLOYABLE in ("monolith", "files")
-# zip passwords of result files (apps/files/cipher.py): the first key encrypts, all decrypt, like USERS_VAULT_KEYS
+# zip passwords of result files (apps/kernel/secretbox.py): the first key encrypts, all decrypt, like USERS_VAULT_KEYS
 FILES_ENCRYPTION_KEYS = (
     fernet_keys(env, "FILES_ENCRYPTION_KEYS", profile=PROFILE, var_dir=VAR_DIR) if HOLDS_FILES else []
 )

@@ -13,12 +13,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.files.cipher import secret_decrypt, secret_encrypt
 from apps.files.errors import ForbiddenError
 from apps.files.models import DB, FileKind, FileStatus, ResultFile, ResultType, UploadedFile
 from apps.files.naming import name_sanitise
 from apps.files.storage import BLOCK, Readable, key_new, storage_backend
 from apps.kernel.errors import ApplicationError, NotFoundError
+from apps.kernel.secretbox import secret_open, secret_seal
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def _result_record(
             result_type=result_type,
             checksum=checksum,
             source_url=source_url,
-            zip_password=secret_encrypt(zip_password) if zip_password else "",
+            zip_password=secret_seal(zip_password, setting="FILES_ENCRYPTION_KEYS") if zip_password else "",
         )
     return UploadedFile.objects.using(DB).select_related("result").get(pk=file.pk)
 
@@ -248,4 +248,4 @@ def zip_password_reveal(*, file: UploadedFile, user_id: int) -> str:
     result = getattr(file, "result", None)
     if result is None or not result.zip_password:
         raise NotFoundError("This file has no zip password.")
-    return secret_decrypt(result.zip_password)
+    return secret_open(result.zip_password, setting="FILES_ENCRYPTION_KEYS")

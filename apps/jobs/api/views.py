@@ -125,12 +125,12 @@ def _body_with_template(request: Request) -> dict[str, Any]:
     return {**template.params, **body}
 
 
-def _request_of(data: dict[str, Any], *, service: str = "0", panel: str = "0") -> JobRequest:
+def _request_of(data: dict[str, Any]) -> JobRequest:
     return JobRequest(
         name=data["name"],
         description=data["description"],
-        service=_ref(str(data.get("service", service))),
-        reference_panel=_ref(str(data.get("reference_panel", panel))),
+        service=_ref(str(data.get("service", "0"))),
+        reference_panel=_ref(str(data.get("reference_panel", "0"))),
         input_files=tuple(data["input_files"]),
         build=data["build"],
         phasing=data["phasing"],
