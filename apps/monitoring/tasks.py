@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from apps.monitoring.services.evaluation import monitoring_evaluate, monitoring_prune
+from apps.monitoring.services.summaries import job_days_summarise
 
 
 @shared_task(name="monitoring.evaluate", ignore_result=True, soft_time_limit=50, time_limit=60)
@@ -17,3 +18,9 @@ def evaluate() -> str:
 @shared_task(name="monitoring.prune", ignore_result=True)
 def prune() -> tuple[int, int]:
     return monitoring_prune()
+
+
+@shared_task(name="monitoring.summarise", ignore_result=True, soft_time_limit=240, time_limit=300)
+def summarise() -> int:
+    """The analytics' per-day summaries, for the days whose jobs changed since the last run."""
+    return job_days_summarise()

@@ -505,6 +505,8 @@ MONITORING_ALERT_KEEP_DAYS = env.int("MONITORING_ALERT_KEEP_DAYS", default=90)  
 MONITORING_SNAPSHOT_KEEP_HOURS = env.int("MONITORING_SNAPSHOT_KEEP_HOURS", default=24)
 MONITORING_EVALUATE_SECONDS = env.float("MONITORING_EVALUATE_SECONDS", default=60.0)
 MONITORING_CELERY_QUEUE = env.str("MONITORING_CELERY_QUEUE", default="celery")  # a deployable's own queue
+# the analytics' per-day summaries: days changed since are read from the job projection until the next run
+MONITORING_SUMMARISE_SECONDS = env.float("MONITORING_SUMMARISE_SECONDS", default=300.0)
 CELERY_BEAT_SCHEDULE |= {
     "monitoring-evaluate": {
         "task": "monitoring.evaluate",
@@ -512,4 +514,9 @@ CELERY_BEAT_SCHEDULE |= {
         "options": {"queue": MONITORING_CELERY_QUEUE, "expires": MONITORING_EVALUATE_SECONDS},
     },
     "monitoring-prune": {"task": "monitoring.prune", "schedule": 3600.0, "options": {"queue": MONITORING_CELERY_QUEUE}},
+    "monitoring-summarise": {
+        "task": "monitoring.summarise",
+        "schedule": MONITORING_SUMMARISE_SECONDS,
+        "options": {"queue": MONITORING_CELERY_QUEUE, "expires": MONITORING_SUMMARISE_SECONDS},
+    },
 }

@@ -10,6 +10,8 @@ apps/monitoring/tests/.
 from __future__ import annotations
 
 import itertools
+import re
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,12 +50,17 @@ class NobodyKnown(UsersService):
 
 
 @pytest.fixture(scope="module")
-def monitoring_gateway(tmp_path_factory: pytest.TempPathFactory, redis_server: str) -> Iterator[Server]:
+def monitoring_deployable(tmp_path_factory: pytest.TempPathFactory, redis_server: str) -> Iterator[Server]:
     deployable = deployable_start("monitoring", tmp_path_factory.mktemp("monitoring-deployable"))
-    gateway = gateway_start_routing(tmp_path_factory, {"monitoring": (PREFIXES, ANONYMOUS, deployable.url)})
+    yield deployable
+    deployable.stop()
+
+
+@pytest.fixture(scope="module")
+def monitoring_gateway(tmp_path_factory: pytest.TempPathFactory, monitoring_deployable: Server) -> Iterator[Server]:
+    gateway = gateway_start_routing(tmp_path_factory, {"monitoring": (PREFIXES, ANONYMOUS, monitoring_deployable.url)})
     yield gateway
     gateway.stop()
-    deployable.stop()
 
 
 @pytest.fixture(params=["app", "remote"])
@@ -122,3 +129,18 @@ def test_analytics_and_alerts_are_refused_to_callers_who_are_not_operators(
         "code": "AUTHORIZATION_ERROR",
         "message": "This needs the 'view_all_jobs' capability (admins and service admins).",
     }
+
+
+def test_the_extracted_deployable_exports_the_business_metrics_from_its_own_database(
+    monitoring_deployable: Server,
+) -> None:
+    scrapes = []
+    for _ in range(2):  # the first scrape's own queries open the connections the second one counts
+        with urllib.request.urlopen(f"{monitoring_deployable.url}/metrics", timeout=10) as response:
+            scrapes.append(response.read().decode())
+    text = scrapes[-1]
+
+    scrape_errors = dict(re.findall(r'^fip_monitoring_scrape_errors\{part="(\w+)"\} (\S+)$', text, re.M))
+    assert scrape_errors == {"jobs": "0.0", "uploads": "0.0", "services": "0.0", "alerts": "0.0", "snapshot": "0.0"}
+    assert "# TYPE fip_job_duration_seconds histogram" in text
+    assert re.search(r'^django_db_new_connections_total\{alias="monitoring",vendor="sqlite"\} [1-9]', text, re.M)

@@ -15,10 +15,20 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import OperationalError, connections
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
-from apps.monitoring.models import ACTIVE_JOB_STATUSES, DB, JOB_STATUSES, RUNS, JobFact, ServiceState
+from apps.monitoring.models import (
+    ACTIVE_JOB_STATUSES,
+    DB,
+    JOB_STATUSES,
+    RUNS,
+    SUMMARY_SUMS,
+    JobDay,
+    JobDaySummary,
+    JobFact,
+    ServiceState,
+)
 
 RECENT_JOBS = 10
 
@@ -103,7 +113,7 @@ def _seconds(value: Any) -> float | None:
 class _Tally:
     """Counts by status plus the duration and queue sums of one (day, service), one service, or everything."""
 
-    by_status: dict[str, int] = field(default_factory=lambda: dict.fromkeys(JOB_STATUSES, 0))
+    counts: list[int] = field(default_factory=lambda: [0] * len(JOB_STATUSES))  # in JOB_STATUSES order
     durations: int = 0  # completed jobs with a run time
     duration_sum: float = 0.0
     duration_max: float | None = None
@@ -113,8 +123,7 @@ class _Tally:
     def add(
         self, counts: Sequence[int], d_n: int, d_sum: float | None, d_max: float | None, q_n: int, q_sum: float | None
     ) -> None:
-        for status, n in zip(JOB_STATUSES, counts, strict=True):
-            self.by_status[status] += n
+        self.counts = [mine + n for mine, n in zip(self.counts, counts, strict=True)]
         if d_n:
             self.durations += d_n
             self.duration_sum += d_sum or 0.0
@@ -122,9 +131,16 @@ class _Tally:
         self.queued += q_n
         self.queue_sum += q_sum or 0.0
 
+    def merge(self, other: _Tally) -> None:
+        self.add(other.counts, other.durations, other.duration_sum, other.duration_max, other.queued, other.queue_sum)
+
+    @property
+    def by_status(self) -> dict[str, int]:
+        return dict(zip(JOB_STATUSES, self.counts, strict=True))
+
     @property
     def total(self) -> int:
-        return sum(self.by_status.values())
+        return sum(self.counts)
 
     @property
     def success_rate(self) -> float | None:
@@ -170,17 +186,20 @@ def _percentiles(window: Window, count: int, shares: tuple[float, ...]) -> list[
     return found
 
 
-def analytics_report(*, window: Window) -> dict[str, Any]:
-    """Jobs per service per day (by submission day), per-service totals and success rates, durations of the
-    completed jobs, queue times, and failure categories, for jobs submitted inside the window.
+DayRow = tuple[Any, ...]  # (day, service_id, *counts in JOB_STATUSES order, d_n, d_sum, d_max, q_n, q_sum)
 
-    One grouped pass over the window (covered by the monitoring_job_daily index, one row per day and service) gives
-    every count and sum; the failure categories and the two duration percentiles are three more indexed queries.
-    """
-    in_window = job_runs().filter(created_day__gte=window.start, created_day__lte=window.end).order_by()
+
+def job_day_groups(*, days: Sequence[date]) -> list[DayRow]:
+    """The grouped pass over JobFact for the given submission days, one row per (day, service), in that order;
+    covered by the monitoring_job_daily index. The periodic summarising stores its rows (JobDaySummary)."""
+    if not days:
+        return []
     done = Q(status="completed")
     grouped = (
-        in_window.values_list("created_day", "service_id")
+        job_runs()
+        .filter(created_day__in=days)
+        .order_by()
+        .values_list("created_day", "service_id")
         .annotate(  # appended to each tuple in this order
             **{f"n_{status}": Count("id", filter=Q(status=status)) for status in JOB_STATUSES},
             d_n=Count("duration_seconds", filter=done),
@@ -191,11 +210,47 @@ def analytics_report(*, window: Window) -> dict[str, Any]:
         )
         .order_by("created_day", "service_id")
     )
+    return list(grouped)
+
+
+def job_days_unsummarised() -> list[date]:
+    """Days whose JobDaySummary rows are missing or older than their jobs, oldest first."""
+    stale = JobDay.objects.using(DB).filter(Q(summarised__isnull=True) | ~Q(summarised=F("version")))
+    return list(stale.order_by("day").values_list("day", flat=True))
+
+
+def _day_rows(window: Window) -> list[DayRow]:
+    """The window's (day, service) rows: stored summaries for the days still summarised, the grouped pass over
+    JobFact for the rest (today, and any day a job of which changed since the last summarising)."""
+    marks = JobDay.objects.using(DB).filter(day__gte=window.start, day__lte=window.end)
+    current = {day for day, version, summarised in marks.values_list("day", "version", "summarised")
+               if summarised == version}  # fmt: skip
+    stored = [
+        row
+        for row in JobDaySummary.objects.using(DB)
+        .filter(day__gte=window.start, day__lte=window.end)
+        .values_list("day", "service_id", *JOB_STATUSES, *SUMMARY_SUMS)
+        if row[0] in current
+    ]
+    every_day = (window.start + timedelta(days=n) for n in range(window.days))
+    live = job_day_groups(days=[day for day in every_day if day not in current])
+    return sorted(stored + live, key=lambda row: (row[0], row[1]))
+
+
+def analytics_report(*, window: Window) -> dict[str, Any]:
+    """Jobs per service per day (by submission day), per-service totals and success rates, durations of the
+    completed jobs, queue times, and failure categories, for jobs submitted inside the window.
+
+    Every count and sum comes from one row per (day, service): stored summaries where they are current, JobFact's
+    grouped pass for the other days (see _day_rows); the failure categories and the two duration percentiles are
+    three more indexed queries.
+    """
+    in_window = job_runs().filter(created_day__gte=window.start, created_day__lte=window.end).order_by()
     labels = service_labels()
     daily: list[dict[str, Any]] = []
     per_service: dict[int, _Tally] = defaultdict(_Tally)
     overall = _Tally()
-    for day, service_id, *counts, d_n, d_sum, d_max, q_n, q_sum in grouped:  # one row per (day, service)
+    for day, service_id, *counts, d_n, d_sum, d_max, q_n, q_sum in _day_rows(window):
         daily.append(
             {
                 "date": day.isoformat(),
@@ -205,8 +260,9 @@ def analytics_report(*, window: Window) -> dict[str, Any]:
                 **dict(zip(JOB_STATUSES, counts, strict=True)),
             }
         )
-        for tally in (per_service[service_id], overall):
-            tally.add(counts, d_n, d_sum, d_max, q_n, q_sum)
+        per_service[service_id].add(counts, d_n, d_sum, d_max, q_n, q_sum)
+    for tally in per_service.values():
+        overall.merge(tally)
     p50, p95 = _percentiles(window, overall.durations, (0.50, 0.95))
     failures = (
         in_window.filter(status="failed")

@@ -2,7 +2,8 @@
 the consumer's transaction on the monitoring database, together with its inbox row).
 
 - `job.status.updated` -> JobFact, one row per job. An event older (by occurred_at) than the one already applied
-  is ignored, so a late delivery never rolls a job back to an earlier status.
+  is ignored, so a late delivery never rolls a job back to an earlier status. Each write moves the version of the
+  job's submission day (JobDay) on, so the analytics stop trusting that day's summary.
 - `service.health.changed` -> ServiceState, one row per service, with when it went down.
 - `file.upload.completed` -> UploadFact, one row per file.
 
@@ -14,14 +15,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from django.db import IntegrityError, models, transaction
+from django.db.models import F
 from django.utils.dateparse import parse_datetime
 
 from apps.kernel.envelope import Envelope, EnvelopeError
-from apps.monitoring.models import DB, JOB_STATUSES, SERVICE_DOWN_STATUSES, JobFact, ServiceState, UploadFact
+from apps.monitoring.models import (
+    DB,
+    JOB_STATUSES,
+    SERVICE_DOWN_STATUSES,
+    JobDay,
+    JobFact,
+    ServiceState,
+    UploadFact,
+)
 
 NAME_MAX, CATEGORY_MAX, MESSAGE_MAX, LABEL_MAX = 200, 64, 500, 100
 Fact = TypeVar("Fact", bound=models.Model)
@@ -96,6 +106,7 @@ def job_fact_apply(*, envelope: Envelope) -> JobFact | None:
         raise EnvelopeError(f"job.status.updated has an unknown status {status!r}")
     occurred_at = _occurred_at(envelope)
     created_at = _moment(payload.get("created_at"), field="created_at") or occurred_at
+    created_day = created_at.astimezone(UTC).date()
     started_at = _moment(payload.get("started_at"), field="started_at")
     completed_at = _moment(payload.get("completed_at"), field="completed_at")
     progress = _optional_int(payload, "progress") or 0
@@ -110,14 +121,36 @@ def job_fact_apply(*, envelope: Envelope) -> JobFact | None:
         "progress": min(100, max(0, progress)),
         "failure_category": str(payload.get("failure_category") or "")[:CATEGORY_MAX] if status == "failed" else "",
         "created_at": created_at,
-        "created_day": created_at.astimezone(UTC).date(),
+        "created_day": created_day,
         "started_at": started_at,
         "completed_at": completed_at,
         "queue_seconds": _seconds(created_at, started_at),
         "duration_seconds": _seconds(started_at, completed_at) if completed_at else None,
         "event_at": occurred_at,
     }
-    return _upsert(JobFact, key={"job_id": job_id}, values=values, newer=lambda row: occurred_at >= row.event_at)
+    days = {created_day}
+
+    def newer(row: JobFact) -> bool:
+        days.add(row.created_day)  # a job whose submission time was corrected leaves its old day too
+        return occurred_at >= row.event_at
+
+    fact = _upsert(JobFact, key={"job_id": job_id}, values=values, newer=newer)
+    if fact is not None:
+        for day in sorted(days):
+            job_day_touch(day=day)
+    return fact
+
+
+def job_day_touch(*, day: date) -> None:
+    """Move the day's version on (creating its JobDay): its summary, if any, no longer answers for it."""
+    days = JobDay.objects.using(DB)
+    if days.filter(day=day).update(version=F("version") + 1):
+        return
+    try:
+        with transaction.atomic(using=DB):
+            days.create(day=day)
+    except IntegrityError:  # created meanwhile by another runner
+        days.filter(day=day).update(version=F("version") + 1)
 
 
 def service_state_apply(*, envelope: Envelope) -> ServiceState | None:
