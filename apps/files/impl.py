@@ -123,6 +123,9 @@ class LocalFilesService(public.FilesService):
                 source_url=source_url,
             )
 
+    def storage_health(self) -> public.StorageHealth:
+        return storage_backend().probe()
+
     @staticmethod
     def result_store_from(content: Readable, **fields: Any) -> public.FileInfo:
         """`result_store` from any readable stream (a local file, or the body of the internal API's request)."""

@@ -6,6 +6,7 @@ remote imputation service, and records the results a job produced: stored here f
 `get_files_service()` answers in-process, or over HTTP when the files context runs as its own deployable
 (CONTEXT_URLS["files"]): there, opening a file asks for a short-lived signed URL and streams from it, and storing a
 result streams the file as a request body. Both implementations pass the same tests (apps/files/tests/test_public.py).
+The monitoring context asks `storage_health()` whether the storage holding the bytes (a directory or a bucket) answers.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import io
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -40,6 +41,17 @@ class FileInfo:
     validation: Mapping[str, Any] | None
     created_at: datetime
     expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StorageHealth:
+    """What a probe of the files' storage found. `data` says what was probed, in JSON types: local `root`,
+    `free_bytes`, `total_bytes`; s3 `bucket`, `endpoint`. When not `ok`, `detail` says why."""
+
+    backend: str  # local | s3
+    ok: bool
+    detail: str
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 class FilesError(Exception):
@@ -137,6 +149,15 @@ class FilesService(ABC):
         not hash to `sha256` (nothing is kept) or a field is invalid. Storing the same bytes again for the same job
         and name returns the result stored first. The zip password is stored encrypted and shown only to the owner.
         """
+
+    def storage_health(self) -> StorageHealth:
+        """Probe the storage that holds the files' bytes, answering within seconds: storage that is missing or does
+        not answer is `ok=False` with the reason, not an error; FilesUnavailableError when the files deployable
+        cannot be asked. Free space is reported, not judged: how much is enough is the caller's call.
+
+        Not abstract only so that stand-ins written before it (apps/jobs/tests/stubs.py) still instantiate; both
+        implementations override it."""
+        raise NotImplementedError(f"{type(self).__name__} does not probe storage")
 
 
 # By name, so this module (imported by other contexts) does not import the implementations, which import it.

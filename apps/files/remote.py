@@ -143,6 +143,10 @@ class RemoteFilesService(public.FilesService):
                 raise public.FilesUnavailableError(f"storing a result failed: {exc.__class__.__name__}") from exc
         return _file_info(_answer(response, f"POST {path}"))
 
+    def storage_health(self) -> public.StorageHealth:
+        """The files deployable probes its own storage; the answer is bounded by its probe's short timeouts."""
+        return public.StorageHealth(**self._call("GET", "/internal/files/storage-health/"))
+
 
 def _blocks(content: IO[bytes]) -> Iterator[bytes]:
     while block := content.read(STREAM_BLOCK):

@@ -11,6 +11,9 @@ thing Django's Storage API lacks, appending the chunks of a resumable upload:
   row, so any process can take the next chunk.
 
 Everything streams in blocks of BLOCK bytes; nothing holds a whole chunk, let alone a file, in memory.
+
+Each backend also has a cheap `probe` for the health report: the local root exists, is writable and has free space;
+the S3 bucket answers a HeadBucket, asked with short timeouts and no retries so a dead endpoint cannot hang it.
 """
 
 from __future__ import annotations
@@ -25,18 +28,21 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, Storage
 
+from apps.files.public import StorageHealth
+
 BLOCK = 1 << 20
 S3_MIN_PART = 5 * 1024**2
 S3_MAX_PARTS = 10_000
 S3_PART_HEADROOM = 9_000  # parts planned per upload, so a client's odd chunk sizes cannot run past 10,000
 TAIL_SUFFIX = ".tail"
+PROBE_SECONDS = 3.0  # connect and read timeouts of an S3 probe, tried once: the health report waits for it
 
 
 class Readable(Protocol):
@@ -116,6 +122,10 @@ class StorageBackend(ABC):
 
     def delete(self, key: str) -> None:
         self.storage.delete(key)
+
+    @abstractmethod
+    def probe(self) -> StorageHealth:
+        """Whether the storage answers, cheaply and within seconds; one that does not is `ok=False` with why."""
 
 
 class LocalBackend(StorageBackend):
@@ -207,6 +217,16 @@ class LocalBackend(StorageBackend):
                 modified = datetime.fromtimestamp(stat.st_mtime, tz=timezone.get_current_timezone())
                 yield StoredObject(key=path.relative_to(root).as_posix(), size=stat.st_size, modified=modified)
 
+    def probe(self) -> StorageHealth:
+        """The root's free and total bytes; whether they are enough is the caller's judgement."""
+        root, data = self.location, {"root": str(self.location)}
+        if not root.is_dir():
+            return StorageHealth(self.name, False, f"{root} does not exist", data)
+        if not os.access(root, os.W_OK | os.X_OK):
+            return StorageHealth(self.name, False, f"{root} is not writable", data)
+        usage = shutil.disk_usage(root)
+        return StorageHealth(self.name, True, str(root), {**data, "free_bytes": usage.free, "total_bytes": usage.total})
+
 
 class S3Backend(StorageBackend):
     name = "s3"
@@ -216,6 +236,7 @@ class S3Backend(StorageBackend):
 
         self.s3 = S3Storage(**options)
         self.storage = self.s3
+        self.options = options
         self.bucket = options["bucket_name"]
         self.client = self.s3.connection.meta.client  # a boto3 client is thread-safe; the resource is not
 
@@ -330,6 +351,35 @@ class S3Backend(StorageBackend):
         for page in pages:
             for entry in page.get("Contents", ()):
                 yield StoredObject(key=entry["Key"], size=int(entry["Size"]), modified=entry.get("LastModified"))
+
+    @cached_property
+    def probe_client(self) -> Any:
+        """A client of the probe's own: the storage's settings, but PROBE_SECONDS timeouts and a single attempt
+        (boto3's defaults, 60 s reads and retries with backoff, would hold the health report far past its limit)."""
+        from botocore.config import Config
+        from storages.backends.s3 import S3Storage
+
+        quick = Config(connect_timeout=PROBE_SECONDS, read_timeout=PROBE_SECONDS, retries={"total_max_attempts": 1})
+        probing = S3Storage(**self.options, client_config=self.s3.client_config.merge(quick))
+        return probing.connection.meta.client
+
+    def probe(self) -> StorageHealth:
+        """HeadBucket: the cheapest call that proves the endpoint answers, the credentials work and the bucket
+        exists. The detail names S3's error code (404 no such bucket, 403 not allowed) or the connection failure."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = self.probe_client
+        data = {"bucket": self.bucket, "endpoint": client.meta.endpoint_url}
+        try:
+            client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            reason = f"HeadBucket answered {error.get('Code', '?')} {error.get('Message', '')}".rstrip()
+        except BotoCoreError as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+        else:
+            return StorageHealth(self.name, True, f"bucket {self.bucket} answers", data)
+        return StorageHealth(self.name, False, f"bucket {self.bucket}: {reason}"[:500], data)
 
     def multipart_uploads(self, prefix: str) -> Iterator[tuple[str, str]]:
         """(key, upload id) of every unfinished multipart upload under `prefix/`."""

@@ -4,7 +4,8 @@ Mounted under /internal/files/ on the files deployable only; the gateway routes 
 are never reachable from outside, and each call must carry an internal service token addressed to `files`.
 Opening a file answers with a short-lived signed URL rather than the bytes, so a multi-GB stream is one plain GET
 the caller can retry from any offset with Range. Storing a result takes its bytes as the request body (streamed to
-storage as they arrive, apps/files/api/asgi.py) and its fields in a header (apps/files/wire.py).
+storage as they arrive, apps/files/api/asgi.py) and its fields in a header (apps/files/wire.py). The storage's
+health is probed here, where the storage is, for a monitoring context in another deployable.
 """
 
 from __future__ import annotations
@@ -113,3 +114,11 @@ class ResultStoreApi(FilesInternalApi):
         fields = _result_fields(ResultFieldsSerializer, sent)
         info = LocalFilesService.result_store_from(request._request, **fields)
         return Response(file_info_body(info), status=status.HTTP_201_CREATED)
+
+
+class StorageHealthApi(FilesInternalApi):
+    """200 whatever the storage's state: storage that is down is this call's answer, not its failure."""
+
+    def get(self, request: Request) -> Response:
+        health = LocalFilesService().storage_health()
+        return Response(asdict(health), headers={"Cache-Control": "no-store"})

@@ -16,6 +16,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/files/<int:file_id>/zip-password/", views.ZipPasswordApi.as_view(), name="file-zip-password"),
     path("internal/files/results/", internal.ResultRegisterApi.as_view(), name="internal-files-results"),
     path("internal/files/results/stored/", internal.ResultStoreApi.as_view(), name="internal-files-results-stored"),
+    path("internal/files/storage-health/", internal.StorageHealthApi.as_view(), name="internal-files-storage-health"),
     path("internal/files/<int:file_id>/", internal.FileInfoApi.as_view(), name="internal-file"),
     path("internal/files/<int:file_id>/open/", internal.FileOpenApi.as_view(), name="internal-file-open"),
 ]

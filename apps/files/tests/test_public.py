@@ -337,6 +337,19 @@ def test_a_stored_result_needs_a_known_type(world: World, result_file: tuple[Pat
         )
 
 
+def test_storage_health_reports_the_storage_holding_the_files_and_its_free_space(
+    world: World, genotypes: bytes
+) -> None:
+    world.upload(genotypes, owner=world.owner())  # the media root exists once something is stored
+
+    health = world.service.storage_health()
+
+    assert (health.backend, health.ok, health.detail) == ("local", True, health.data["root"])
+    assert set(health.data) == {"root", "free_bytes", "total_bytes"}
+    assert Path(health.data["root"]).name == "media"
+    assert 0 < health.data["free_bytes"] <= health.data["total_bytes"]
+
+
 def test_internal_endpoints_refuse_callers_without_an_internal_token(files_deployable: Server) -> None:
     target = HttpTarget("remote", files_deployable.url)
 
@@ -344,8 +357,10 @@ def test_internal_endpoints_refuse_callers_without_an_internal_token(files_deplo
     for_users = target.call(
         "GET", "/internal/files/1/", headers={INTERNAL_TOKEN_HEADER: internal_token_issue(audience="users")}
     )
+    storage = target.call("GET", "/internal/files/storage-health/")
 
-    assert anonymous.status == for_users.status == 401
+    assert anonymous.status == for_users.status == storage.status == 401
+    assert "root" not in str(storage.body)
 
 
 def test_an_unreachable_files_deployable_is_files_unavailable() -> None:
@@ -353,6 +368,8 @@ def test_an_unreachable_files_deployable_is_files_unavailable() -> None:
 
     with pytest.raises(FilesUnavailableError):
         service.file_get(file_id=1)
+    with pytest.raises(FilesUnavailableError, match="files deployable unreachable: ConnectError"):
+        service.storage_health()
 
 
 def test_the_local_service_opens_from_storage_in_blocks(client: Client, genotypes: bytes, media: Path) -> None:

@@ -1,10 +1,12 @@
 """The S3 path against a real S3-protocol server on loopback (moto_server in its own process): tus uploads as
 multipart uploads (parts of at least 5 MiB, small chunks waiting in a tail object), presigned downloads, deletion,
-aborting an unfinished upload, one-shot uploads and the validation copy."""
+aborting an unfinished upload, one-shot uploads and the validation copy; the storage probe of the health report,
+against the bucket, a missing bucket, a closed port and an endpoint that never answers."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -21,9 +23,9 @@ from django.utils import timezone
 
 from apps.files.impl import LocalFilesService
 from apps.files.models import FileStatus
-from apps.files.public import ResultInvalidError
+from apps.files.public import ResultInvalidError, StorageHealth
 from apps.files.services.retention import RetentionReport, storage_reconcile
-from apps.files.storage import S3Backend, storage_backend
+from apps.files.storage import PROBE_SECONDS, S3Backend, storage_backend
 from apps.files.tests.helpers import TUS, auth, files_commits, sha256, stored, tus_create, tus_patch, upload
 from tests.servers import free_port
 
@@ -208,3 +210,46 @@ def test_part_size_keeps_any_upload_under_ten_thousand_parts() -> None:
     assert S3Backend.part_size(1024) == 5 * MIB
     assert S3Backend.part_size(100 * 1024**3) == 12 * MIB
     assert 100 * 1024**3 / S3Backend.part_size(100 * 1024**3) < 10_000
+
+
+def test_the_storage_probe_finds_the_bucket(s3: Any, moto_url: str) -> None:
+    health = LocalFilesService().storage_health()
+
+    assert health == StorageHealth(
+        "s3", True, f"bucket {s3.bucket} answers", {"bucket": s3.bucket, "endpoint": moto_url}
+    )
+
+
+def test_the_storage_probe_says_the_bucket_is_missing(settings: Any, moto_url: str) -> None:
+    settings.FILES_S3_BUCKET = "files-never-created"
+
+    health = LocalFilesService().storage_health()
+
+    assert health == StorageHealth(
+        "s3",
+        False,
+        "bucket files-never-created: HeadBucket answered 404 Not Found",
+        {"bucket": "files-never-created", "endpoint": moto_url},
+    )
+
+
+def test_the_storage_probe_of_a_closed_port_says_it_cannot_connect(settings: Any) -> None:
+    settings.FILES_S3_ENDPOINT_URL = closed = f"http://127.0.0.1:{free_port()}"
+
+    health = LocalFilesService().storage_health()
+
+    assert (health.ok, health.data["endpoint"]) == (False, closed)
+    assert health.detail.startswith(f"bucket {settings.FILES_S3_BUCKET}: EndpointConnectionError: ")
+
+
+def test_the_storage_probe_of_an_endpoint_that_never_answers_gives_up_after_its_timeout(settings: Any) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # connections queue in its backlog, nothing ever replies
+        settings.FILES_S3_ENDPOINT_URL = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        health = LocalFilesService().storage_health()
+        waited = time.monotonic() - started
+
+    # one attempt with the probe's read timeout, not boto3's defaults (60 s reads, tried again with backoff)
+    assert PROBE_SECONDS <= waited < 3 * PROBE_SECONDS
+    assert not health.ok
+    assert health.detail.startswith(f"bucket {settings.FILES_S3_BUCKET}: ReadTimeoutError: ")

@@ -7,7 +7,8 @@ Components, and what each one being down does to the whole (its `impact`):
 - redis: PING failed, so no broker, event bus or push. Critical.
 - workers: no Celery worker consumes one of MONITORING_WORKER_QUEUES. Critical.
 - deployable.<context>: an extracted context's /healthz (CONTEXT_URLS) did not answer 200. Critical.
-- storage: local storage missing or not writable is critical; low free space is degraded.
+- storage: the files' storage (local directory or S3 bucket, probed by the files context) missing, not writable or
+  not answering is critical; low local free space is degraded.
 - events: an outbox or consumer group behind beyond its limits, or dead letters parked. Degraded.
 - services: external imputation services unhealthy or timing out. Degraded.
 
@@ -18,8 +19,6 @@ the whole report waits at most MONITORING_HEALTH_TIMEOUT: a probe still hanging 
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 import time
 import urllib.error
@@ -29,7 +28,6 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache, partial
-from pathlib import Path
 from typing import Any
 
 import redis
@@ -38,6 +36,7 @@ from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
+from apps.files.public import get_files_service
 from apps.kernel.consumers import Consumer
 from apps.kernel.outbox import OutboxEventBase
 from apps.monitoring.models import DB, SERVICE_DOWN_STATUSES, ServiceState
@@ -177,22 +176,22 @@ def deployable_check(context: str, base_url: str) -> Component:
 
 
 def storage_check() -> Component:
-    """The files context's storage, when it runs in this process; an extracted files deployable answers for its
-    own (its /healthz is a deployable component), and S3 is probed by the files context itself."""
-    if "files" in settings.CONTEXT_URLS and settings.DEPLOYABLE != "files":
-        return Component("storage", OK, CRITICAL, "served by the files deployable", {"backend": "remote"})
-    if settings.FILES_STORAGE != "local":
-        return Component("storage", OK, CRITICAL, f"{settings.FILES_STORAGE}: not probed here", {"backend": "s3"})
-    root = Path(settings.FILES_MEDIA_ROOT)
-    if not root.is_dir():
-        return Component("storage", DOWN, CRITICAL, f"{root} does not exist", {"backend": "local"})
-    if not os.access(root, os.W_OK | os.X_OK):
-        return Component("storage", DOWN, CRITICAL, f"{root} is not writable", {"backend": "local"})
-    usage = shutil.disk_usage(root)
-    data = {"backend": "local", "free_bytes": usage.free, "total_bytes": usage.total}
-    if usage.free < int(settings.MONITORING_STORAGE_MIN_FREE_BYTES):
-        return Component("storage", DEGRADED, CRITICAL, f"{root}: only {usage.free} bytes free", data)
-    return Component("storage", OK, CRITICAL, str(root), data)
+    """The files context's storage as its public interface probes it: local or S3 alike, and asked of the files
+    deployable when that is extracted. Its /healthz only says the process answers, so without asking, a dead bucket
+    behind a live deployable would go unseen; an unreachable deployable then makes storage down too (it cannot be
+    verified), next to its own deployable component. Free space is judged here, against this context's setting."""
+    started = time.perf_counter()
+    try:
+        health = get_files_service().storage_health()
+    except Exception as exc:
+        return Component("storage", DOWN, CRITICAL, _failure(exc))
+    data = {"backend": health.backend, **health.data}
+    if not health.ok:
+        return Component("storage", DOWN, CRITICAL, health.detail, data)
+    free = health.data.get("free_bytes")
+    if isinstance(free, int) and free < int(settings.MONITORING_STORAGE_MIN_FREE_BYTES):
+        return Component("storage", DEGRADED, CRITICAL, f"{health.detail}: only {free} bytes free", data, _ms(started))
+    return Component("storage", OK, CRITICAL, health.detail, data, _ms(started))
 
 
 def events_check(

@@ -1,6 +1,8 @@
 """The health report over real processes: a throwaway Redis server, a Celery worker and an extracted deployable are
 started for the test and stopped under it; the report must turn degraded or critical, naming what went down.
 
+The files context answers for its storage through a stub (conftest.py): healthy unless a test says otherwise.
+
 A database alias is "stopped" by pointing a copy of the monitoring alias at a server that is not there (a closed
 loopback port for PostgreSQL, a vanished directory for SQLite): the connection fails as it does when the server
 stops.
@@ -20,6 +22,7 @@ from django.db import connections
 from django.utils import timezone
 from kombu import pools as kombu_pools
 
+from apps.files.public import StorageHealth
 from apps.kernel.consumers import registered_consumers
 from apps.monitoring.models import OutboxEvent
 from apps.monitoring.selectors import health as health_module
@@ -30,9 +33,17 @@ from apps.monitoring.selectors.health import (
     health_probes,
     health_report,
     health_verdict,
+    storage_check,
 )
+from apps.monitoring.tests.conftest import GIB, FilesStub
 from apps.monitoring.tests.factories import OPERATOR, UsersStub, call, service_make
-from apps.monitoring.tests.processes import deployable_serve, redis_answers, redis_start, worker_start
+from apps.monitoring.tests.processes import (
+    deployable_serve,
+    redis_answers,
+    redis_start,
+    scratch_alias,
+    worker_start,
+)
 from tests.notifications.stack import RedisProcess
 from tests.servers import free_port
 
@@ -62,11 +73,8 @@ def _broker_use(url: str) -> None:
 
 
 @pytest.fixture
-def quiet_platform(settings: Any, tmp_path: Path) -> None:
-    """Storage on a writable directory of this test's, any free space enough, one queue to serve."""
-    settings.FILES_STORAGE = "local"
-    settings.FILES_MEDIA_ROOT = tmp_path / "media"
-    (tmp_path / "media").mkdir()
+def quiet_platform(settings: Any) -> None:
+    """Any free space enough for the (stub's healthy) storage, one queue to serve."""
     settings.MONITORING_STORAGE_MIN_FREE_BYTES = 1
     settings.MONITORING_WORKER_QUEUES = ["celery"]
     settings.MONITORING_HEALTH_TIMEOUT = 2.0
@@ -157,22 +165,65 @@ def test_a_stopped_worker_or_deployable_makes_the_report_critical(
     assert "Connection refused" in _part(nothing, "deployable.notifications").detail
 
 
+def test_storage_on_s3_whose_bucket_answers_is_ok(files: FilesStub) -> None:
+    files.storage = StorageHealth("s3", True, "bucket media answers", {"bucket": "media", "endpoint": "http://s3"})
+
+    storage = storage_check()
+
+    assert (storage.status, storage.impact, storage.detail) == ("ok", "critical", "bucket media answers")
+    assert storage.data == {"backend": "s3", "bucket": "media", "endpoint": "http://s3"}
+
+
+def test_storage_on_s3_whose_bucket_is_gone_is_down_and_the_report_critical(files: FilesStub) -> None:
+    gone = "bucket media: HeadBucket answered 404 Not Found"
+    files.storage = StorageHealth("s3", False, gone, {"bucket": "media", "endpoint": "http://s3"})
+
+    report = health_report(probes={"storage": storage_check})
+
+    assert report.status == "critical"
+    assert _part(report, "storage").as_dict() == {
+        "name": "storage",
+        "status": "down",
+        "impact": "critical",
+        "detail": gone,
+        "latency_ms": None,
+        "data": {"backend": "s3", "bucket": "media", "endpoint": "http://s3"},
+    }
+
+
+def test_local_storage_low_on_free_space_is_degraded(files: FilesStub, settings: Any) -> None:
+    settings.MONITORING_STORAGE_MIN_FREE_BYTES = GIB
+    data = {"root": "/srv/media", "free_bytes": 1000, "total_bytes": 100 * GIB}
+    files.storage = StorageHealth("local", True, "/srv/media", data)
+
+    report = health_report(probes={"storage": storage_check})
+
+    assert report.status == "degraded"
+    storage = _part(report, "storage")
+    assert (storage.status, storage.impact) == ("degraded", "critical")
+    assert storage.detail == "/srv/media: only 1000 bytes free"
+    assert storage.data == {"backend": "local", **data}
+
+
+def test_storage_is_down_while_the_files_deployable_cannot_be_asked(files: FilesStub) -> None:
+    files.unavailable = True
+
+    storage = storage_check()
+
+    assert (storage.status, storage.impact) == ("down", "critical")
+    assert storage.detail == "FilesUnavailableError: files deployable unreachable: ConnectError (stub)"
+
+
 @pytest.fixture
 def stopped_alias(tmp_path: Path) -> Iterator[str]:
-    """A copy of the monitoring alias whose server is gone, as a connection made on the fly (Django's test case
-    refuses connections to configured aliases the test did not declare)."""
+    """A copy of the monitoring alias whose server was never there (a real one stopping: test_health_postgres.py)."""
     config = copy.deepcopy(connections.settings["monitoring"])
     if config["ENGINE"].endswith("postgresql"):
         config.update(HOST="127.0.0.1", PORT=free_port())
     else:
         config["NAME"] = str(tmp_path / "gone" / "scratch.sqlite3")
-    connections.settings[SCRATCH] = config
-    wrapper = connections.create_connection(SCRATCH)
-    del connections.settings[SCRATCH]
-    connections[SCRATCH] = wrapper
-    yield SCRATCH
-    wrapper.close()
-    del connections[SCRATCH]
+    with scratch_alias(SCRATCH, config) as alias:
+        yield alias
 
 
 def test_a_database_alias_that_stops_answering_degrades_or_fails_the_report(stopped_alias: str, settings: Any) -> None:
