@@ -18,6 +18,8 @@ const JobsPage = lazy(() => import("./pages/JobsPage"));
 const NewJobPage = lazy(() => import("./pages/NewJobPage"));
 const JobDetailPage = lazy(() => import("./pages/JobDetailPage"));
 const SettingsPage = lazy(() => import("./pages/SettingsPage"));
+const NotificationsPage = lazy(() => import("./pages/NotificationsPage"));
+const OperationsPage = lazy(() => import("./pages/OperationsPage"));
 
 function Loading() {
   return (
@@ -50,6 +52,8 @@ export default function App() {
               <Route path="jobs/new" element={<NewJobPage />} />
               <Route path="jobs/:id" element={<JobDetailPage />} />
               <Route path="settings" element={<SettingsPage />} />
+              <Route path="notifications" element={<NotificationsPage />} />
+              <Route path="operations" element={<OperationsPage />} />
               <Route path="*" element={<NotFoundPage />} />
             </Route>
           </Routes>

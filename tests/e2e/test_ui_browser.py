@@ -397,3 +397,76 @@ def test_sign_in_list_jobs_and_upload_with_preflight_in_a_real_browser(
         "the pre-flight check of the resumed upload",
     )
     assert done["status"] == "ready" and done["offset"] == done["size"] == large.stat().st_size, done
+
+
+def _sign_in(browser: Any, wait: Any, url: str, username: str, password: str, heading: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    browser.get(url)
+    wait.until(ec.visibility_of_element_located((By.ID, "login-username"))).send_keys(username)
+    browser.find_element(By.ID, "login-password").send_keys(password)
+    browser.find_element(By.XPATH, "//button[normalize-space()='Sign in']").click()
+    wait.until(ec.visibility_of_element_located((By.XPATH, f"//h1[normalize-space()='{heading}']")))
+
+
+def test_a_notification_arrives_live_and_operators_see_the_operations_page_in_a_real_browser(
+    product: Product, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    api = Api(product.base)
+    username, user = _researcher(api)
+    wait = WebDriverWait(browser, 60)
+
+    def fail(message: str) -> None:
+        raise AssertionError(f"{message}\npage: {browser.current_url}\nbrowser log:\n{_console(browser)}")
+
+    def unread() -> str:
+        return str(browser.find_element(By.CSS_SELECTOR, "[data-testid='unread-count']").text)
+
+    # a researcher on the Notifications page: nothing yet, and no Operations link for them
+    try:
+        _sign_in(browser, wait, f"{product.base}/notifications", username, RESEARCHER_PASSWORD, "Notifications")
+    except Exception:
+        fail("signing in did not reach the Notifications page")
+    wait.until(lambda d: unread() == "0")
+    assert browser.find_elements(By.LINK_TEXT, "Operations") == []
+
+    # their job is cancelled through the API: the notification is pushed to the open page, no reload
+    job = _job_through_api(user, product)
+    user.ok("POST", f"/api/jobs/{job['id']}/cancel/")
+    title = f'Job "{job["name"]}" was cancelled'
+    try:
+        item = wait.until(ec.visibility_of_element_located((By.XPATH, f"//*[normalize-space()='{title}']")))
+        wait.until(lambda d: unread() == "1")
+    except Exception:
+        known = [n["title"] for n in user.ok("GET", "/api/notifications/")["results"]]
+        state = user.ok("GET", f"/api/jobs/{job['id']}/")
+        fail(f"{title!r} was not pushed (API: {known}; unread on the page: {unread()}; job: {state['status']})")
+    assert "Your job was cancelled." in item.find_element(By.XPATH, "./ancestor::li").text
+
+    browser.find_element(By.XPATH, "//section//button[normalize-space()='Mark all as read']").click()
+    try:
+        wait.until(lambda d: unread() == "0")
+    except Exception:
+        fail("marking all as read did not clear the unread count")
+    assert user.ok("GET", "/api/notifications/unread-count/") == {"unread_count": 0}
+
+    # an operator signs in: the Operations page shows every health component and the analytics of that job
+    browser.find_element(By.XPATH, "//button[normalize-space()='Sign out']").click()
+    wait.until(ec.visibility_of_element_located((By.ID, "login-username")))
+    try:
+        _sign_in(browser, wait, f"{product.base}/operations", ADMIN[0], ADMIN[2], "Operations")
+        table = wait.until(ec.visibility_of_element_located((By.XPATH, "//table[caption='Health of each component']")))
+    except Exception:
+        fail("the operator did not reach the Operations page's health table")
+    rows = table.text
+    for component in ("database.jobs", "database.monitoring", "redis", "workers", "storage"):
+        assert component in rows, rows
+    analytics = browser.find_element(By.XPATH, "//section[@aria-labelledby='analytics-heading']")
+    assert "Analytics" in analytics.text
+    severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert severe == [], severe

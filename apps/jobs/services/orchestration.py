@@ -121,6 +121,9 @@ def _spool_sweep() -> None:
 
 
 def _step(job: ImputationJob) -> None:
+    if job.cancel_requested_at and not job.external_job_id and job.stage == Stage.QUEUED:
+        job_cancelled(job, message="Cancelled before submission.")  # nothing was sent: no token or service needed
+        return
     if job.status == Status.PENDING:
         job_inputs_settle(job)
         # still waiting for a verdict: the file event (or the reconciler, much later) brings it back
@@ -138,12 +141,11 @@ def _step(job: ImputationJob) -> None:
 
 
 def _step_remote(job: ImputationJob, *, service: ServiceRecord, connector: Connector, token: str) -> None:
-    if job.cancel_requested_at and not job.external_job_id and job.stage in (Stage.QUEUED, Stage.SUBMITTING):
-        if job.stage == Stage.SUBMITTING and job_submit_reconcile(job, connector=connector, token=token):
+    if job.cancel_requested_at and not job.external_job_id and job.stage == Stage.SUBMITTING:
+        if job_submit_reconcile(job, connector=connector, token=token):
             pass  # the submit had reached the remote: cancel it there below
         else:
-            if job.stage == Stage.SUBMITTING:
-                job_transition(job, stage=Stage.QUEUED, message="The submission did not reach the service.")
+            job_transition(job, stage=Stage.QUEUED, message="The submission did not reach the service.")
             job_cancelled(job, message="Cancelled before submission.")
             return
     if job.stage == Stage.QUEUED:
@@ -360,6 +362,11 @@ def _auth_pause(job: ImputationJob, message: str) -> None:
     with transaction.atomic(using=DB):
         locked = ImputationJob.objects.using(DB).select_for_update().get(pk=job.pk)
         if locked.status in TERMINAL:
+            return
+        if locked.cancel_requested_at and not locked.external_job_id and locked.stage == Stage.QUEUED:
+            # cancelled while this step ran: no pause (nothing would wake the job); the next step cancels it
+            locked.next_action_at = job.next_action_at = timezone.now()
+            locked.save(using=DB, update_fields=["next_action_at", "updated_at"])
             return
         first = not locked.auth_paused
         locked.auth_paused, locked.auth_message, locked.next_action_at = True, message, None

@@ -256,6 +256,44 @@ def test_a_refused_token_pauses_the_job_and_a_replaced_token_resumes_it(
     assert job.auth_paused is False and job.status == "queued" and job.stage == "submitted"
 
 
+def test_a_job_cancelled_while_its_step_finds_no_token_is_cancelled_not_left_paused(
+    world: Callable[..., tuple[ImputationJob, int]],
+    recorded_server: RecordedServer,
+    users: UsersStub,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given a job whose owner has no token, cancelled by them while a worker's step (holding the lease) asks for it
+    job, owner = world()
+    del users.tokens[(owner, job.service_id or 0)]
+    ask = users.credential_token_for_job
+
+    def cancelled_meanwhile(**kwargs: Any) -> str:
+        monkeypatch.setattr(users, "credential_token_for_job", ask)
+        job_cancel(job=ImputationJob.objects.using(DB).get(pk=job.pk), actor=Actor(id=owner))
+        return ask(**kwargs)
+
+    monkeypatch.setattr(users, "credential_token_for_job", cancelled_meanwhile)
+    # when the dispatcher runs
+    job = drive(job, until=lambda j: j.status == "cancelled", steps=3)
+    # then it is cancelled without a token and nothing reached the service; no "token needed" notice went out
+    assert (job.status, job.auth_paused, job.external_job_id) == ("cancelled", False, "")
+    assert recorded_server.cloudgene_jobs == {}
+    notices = OutboxEvent.objects.using(DB).filter(topic="notification.send").values_list("payload", flat=True)
+    assert [notice["title"] for notice in notices if "token" in notice["title"]] == []
+
+
+def test_a_job_paused_for_a_token_is_cancelled_at_once(
+    world: Callable[..., tuple[ImputationJob, int]], users: UsersStub
+) -> None:
+    job, owner = world()
+    del users.tokens[(owner, job.service_id or 0)]
+    job = drive(job, until=lambda j: j.auth_paused, steps=2)
+
+    job = job_cancel(job=job, actor=Actor(id=owner))
+
+    assert (job.status, job.message, job.external_job_id) == ("cancelled", "Cancelled before submission.", "")
+
+
 def test_a_submit_with_an_unknown_outcome_adopts_the_remote_job_instead_of_resubmitting(
     world: Callable[..., tuple[ImputationJob, int]], recorded_server: RecordedServer, users: UsersStub
 ) -> None:

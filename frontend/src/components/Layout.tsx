@@ -2,6 +2,7 @@ import { Suspense } from "react";
 import { NavLink, Outlet, useNavigate } from "react-router-dom";
 import { useAuth } from "../contexts/AuthContext";
 import { useNotifications } from "../contexts/NotificationContext";
+import { isOperator } from "../utils/access";
 import NotificationBell from "./NotificationBell";
 import Toasts from "./Toasts";
 
@@ -35,6 +36,7 @@ export default function Layout() {
             Jobs
           </NavLink>
           <NavLink to="/settings">Settings</NavLink>
+          {isOperator(user) && <NavLink to="/operations">Operations</NavLink>}
         </nav>
         <div className="topbar-right">
           <span className={`live live-${connection}`} title="Live updates">

@@ -1,12 +1,14 @@
 import { useEffect, useState } from "react";
+import { Link } from "react-router-dom";
 import { useNotifications } from "../contexts/NotificationContext";
 import { notificationService, type AppNotification } from "../services/notificationService";
 import { formatDate } from "../utils/format";
+import { markedRead } from "../utils/notifications";
 import ErrorAlert from "./ErrorAlert";
 
 /** The unread count (live over the socket) and, on demand, the latest notifications. */
 export default function NotificationBell() {
-  const { unreadCount, connection, setUnreadCount } = useNotifications();
+  const { unreadCount, connection, markRead: markReadAnywhere, markAllRead: markAllReadAnywhere } = useNotifications();
   const [open, setOpen] = useState(false);
   const [items, setItems] = useState<AppNotification[] | null>(null);
   const [error, setError] = useState<unknown>(null);
@@ -26,9 +28,8 @@ export default function NotificationBell() {
 
   async function markRead(item: AppNotification) {
     try {
-      await notificationService.markRead(item.id);
-      setItems((current) => current?.map((n) => (n.id === item.id ? { ...n, is_read: true } : n)) ?? null);
-      setUnreadCount(Math.max(0, (unreadCount ?? 1) - 1));
+      await markReadAnywhere(item.id);
+      setItems((current) => current && markedRead(current, [item.id]));
     } catch (failure) {
       setError(failure);
     }
@@ -36,9 +37,8 @@ export default function NotificationBell() {
 
   async function markAll() {
     try {
-      await notificationService.markAllRead();
-      setItems((current) => current?.map((n) => ({ ...n, is_read: true })) ?? null);
-      setUnreadCount(0);
+      await markAllReadAnywhere();
+      setItems((current) => current && markedRead(current, null));
     } catch (failure) {
       setError(failure);
     }
@@ -94,6 +94,9 @@ export default function NotificationBell() {
               </li>
             ))}
           </ul>
+          <Link className="bell-all" to="/notifications" onClick={() => setOpen(false)}>
+            See all notifications
+          </Link>
         </div>
       )}
     </div>

@@ -14,6 +14,7 @@ import {
   type AppNotification,
   type ConnectionState,
   type JobStatusEvent,
+  type SocketMessage,
   type SocketOptions,
 } from "../services/notificationService";
 import { session as defaultSession, type Session } from "../services/session";
@@ -25,7 +26,11 @@ export interface Toast {
   message: string;
 }
 
-type JobListener = (event: JobStatusEvent) => void;
+type Listener<E> = (event: E) => void;
+type Subscribe<E> = (listener: Listener<E>) => () => void;
+type JobListener = Listener<JobStatusEvent>;
+/** What pages holding notifications follow: a new one pushed live, or some (or all) marked read anywhere. */
+export type NotificationEvent = Extract<SocketMessage, { type: "notification" | "read" }>;
 
 export interface NotificationValue {
   unreadCount: number | null;
@@ -34,13 +39,33 @@ export interface NotificationValue {
   resyncs: number;
   toasts: Toast[];
   dismissToast: (id: number) => void;
-  subscribeJobStatus: (listener: JobListener) => () => void;
+  subscribeJobStatus: Subscribe<JobStatusEvent>;
+  /** Live notifications (not those replayed after a reconnect: `resyncs` covers them) and read marks. */
+  subscribeNotifications: Subscribe<NotificationEvent>;
   refreshUnread: () => Promise<void>;
   setUnreadCount: (count: number) => void;
+  /** Mark read through the API and count it off at once (the server's `read` message then confirms the count). */
+  markRead: (id: number) => Promise<AppNotification>;
+  markAllRead: () => Promise<void>;
 }
 
 const NotificationContext = createContext<NotificationValue | null>(null);
 const TOAST_MS = 8000;
+
+/** Listeners that socket messages are fanned out to; both functions are stable across renders. */
+function useFanOut<E>(): { subscribe: Subscribe<E>; emit: (event: E) => void } {
+  const listeners = useRef(new Set<Listener<E>>());
+  const subscribe = useCallback((listener: Listener<E>) => {
+    listeners.current.add(listener);
+    return () => {
+      listeners.current.delete(listener);
+    };
+  }, []);
+  const emit = useCallback((event: E) => {
+    for (const listener of listeners.current) listener(event);
+  }, []);
+  return { subscribe, emit };
+}
 
 export interface NotificationProviderProps {
   children: ReactNode;
@@ -60,8 +85,11 @@ export function NotificationProvider({
   const [connection, setConnection] = useState<ConnectionState>("closed");
   const [resyncs, setResyncs] = useState(0);
   const [toasts, setToasts] = useState<Toast[]>([]);
-  const listeners = useRef(new Set<JobListener>());
+  const { subscribe: subscribeJobStatus, emit: emitJobStatus } = useFanOut<JobStatusEvent>();
+  const { subscribe: subscribeNotifications, emit: emitNotification } = useFanOut<NotificationEvent>();
   const optionsRef = useRef(socketOptions);
+  // ids whose `read` message (carrying the server's count) came in: marking them here must not count them off again
+  const countedReads = useRef(new Set<number>());
 
   const refreshUnread = useCallback(async () => {
     try {
@@ -102,16 +130,20 @@ export function NotificationProvider({
       onMessage: (message, replay) => {
         switch (message.type) {
           case "notification":
-            if (!replay && !message.data.is_read) {
+            if (replay) break;
+            if (!message.data.is_read) {
               setUnreadCount((n) => (n ?? 0) + 1);
               pushToast(message.data);
             }
+            emitNotification(message);
             break;
           case "job.status":
-            for (const listener of listeners.current) listener(message.data);
+            emitJobStatus(message.data);
             break;
           case "read":
+            for (const id of message.data.ids ?? []) countedReads.current.add(id);
             setUnreadCount(message.data.unread_count);
+            emitNotification(message);
             break;
           default:
             break;
@@ -135,14 +167,22 @@ export function NotificationProvider({
       socket.stop();
       setConnection("closed");
     };
-  }, [status, store, service, refreshUnread, pushToast]);
+  }, [status, store, service, refreshUnread, pushToast, emitJobStatus, emitNotification]);
 
-  const subscribeJobStatus = useCallback((listener: JobListener) => {
-    listeners.current.add(listener);
-    return () => {
-      listeners.current.delete(listener);
-    };
-  }, []);
+  const markRead = useCallback(
+    async (id: number) => {
+      const updated = await service.markRead(id);
+      // the server pushes its `read` message on commit, so it may arrive before this answer
+      if (!countedReads.current.delete(id)) setUnreadCount((n) => (n === null ? n : Math.max(0, n - 1)));
+      return updated;
+    },
+    [service],
+  );
+
+  const markAllRead = useCallback(async () => {
+    await service.markAllRead();
+    setUnreadCount(0);
+  }, [service]);
 
   const value = useMemo(
     () => ({
@@ -152,10 +192,14 @@ export function NotificationProvider({
       toasts,
       dismissToast,
       subscribeJobStatus,
+      subscribeNotifications,
       refreshUnread,
       setUnreadCount,
+      markRead,
+      markAllRead,
     }),
-    [unreadCount, connection, resyncs, toasts, dismissToast, subscribeJobStatus, refreshUnread],
+    // setUnreadCount and the subscribe functions (useFanOut's) never change
+    [unreadCount, connection, resyncs, toasts, dismissToast, refreshUnread, markRead, markAllRead],
   );
   return <NotificationContext.Provider value={value}>{children}</NotificationContext.Provider>;
 }
@@ -166,12 +210,21 @@ export function useNotifications(): NotificationValue {
   return value;
 }
 
-/** Calls `listener` for every live `job.status` message while the component is mounted. */
-export function useJobStatusEvents(listener: JobListener): void {
-  const { subscribeJobStatus } = useNotifications();
+/** Keeps `listener` (its latest version, so callers need not memoise it) subscribed while mounted. */
+function useSubscription<E>(subscribe: Subscribe<E>, listener: Listener<E>): void {
   const latest = useRef(listener);
   useEffect(() => {
     latest.current = listener;
   });
-  useEffect(() => subscribeJobStatus((event) => latest.current(event)), [subscribeJobStatus]);
+  useEffect(() => subscribe((event) => latest.current(event)), [subscribe]);
+}
+
+/** Calls `listener` for every live `job.status` message while the component is mounted. */
+export function useJobStatusEvents(listener: JobListener): void {
+  useSubscription(useNotifications().subscribeJobStatus, listener);
+}
+
+/** Calls `listener` for every live notification and `read` message while the component is mounted. */
+export function useNotificationEvents(listener: Listener<NotificationEvent>): void {
+  useSubscription(useNotifications().subscribeNotifications, listener);
 }

@@ -35,3 +35,9 @@ export function humanize(value: string | null | undefined): string {
   const words = value.replace(/[_.-]+/g, " ").trim();
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
+
+/** A 0..1 rate (success rates from the API) as a whole percentage; null (nothing finished yet) as "—". */
+export function formatPercent(rate: number | null | undefined): string {
+  if (rate === null || rate === undefined) return "—";
+  return `${Math.round(rate * 100)}%`;
+}
