@@ -150,14 +150,11 @@ class FilesService(ABC):
         and name returns the result stored first. The zip password is stored encrypted and shown only to the owner.
         """
 
+    @abstractmethod
     def storage_health(self) -> StorageHealth:
         """Probe the storage that holds the files' bytes, answering within seconds: storage that is missing or does
         not answer is `ok=False` with the reason, not an error; FilesUnavailableError when the files deployable
-        cannot be asked. Free space is reported, not judged: how much is enough is the caller's call.
-
-        Not abstract only so that stand-ins written before it (apps/jobs/tests/stubs.py) still instantiate; both
-        implementations override it."""
-        raise NotImplementedError(f"{type(self).__name__} does not probe storage")
+        cannot be asked. Free space is reported, not judged: how much is enough is the caller's call."""
 
 
 # By name, so this module (imported by other contexts) does not import the implementations, which import it.

@@ -42,7 +42,8 @@ S3_MIN_PART = 5 * 1024**2
 S3_MAX_PARTS = 10_000
 S3_PART_HEADROOM = 9_000  # parts planned per upload, so a client's odd chunk sizes cannot run past 10,000
 TAIL_SUFFIX = ".tail"
-PROBE_SECONDS = 3.0  # connect and read timeouts of an S3 probe, tried once: the health report waits for it
+# an S3 probe's timeouts, tried once: together under the health report's wait (MONITORING_HEALTH_TIMEOUT + 1 s)
+PROBE_CONNECT_SECONDS, PROBE_READ_SECONDS = 1.5, 2.0
 
 
 class Readable(Protocol):
@@ -354,28 +355,32 @@ class S3Backend(StorageBackend):
 
     @cached_property
     def probe_client(self) -> Any:
-        """A client of the probe's own: the storage's settings, but PROBE_SECONDS timeouts and a single attempt
+        """A client of the probe's own: the storage's settings, but the PROBE_* timeouts and a single attempt
         (boto3's defaults, 60 s reads and retries with backoff, would hold the health report far past its limit)."""
         from botocore.config import Config
         from storages.backends.s3 import S3Storage
 
-        quick = Config(connect_timeout=PROBE_SECONDS, read_timeout=PROBE_SECONDS, retries={"total_max_attempts": 1})
+        quick = Config(
+            connect_timeout=PROBE_CONNECT_SECONDS, read_timeout=PROBE_READ_SECONDS, retries={"total_max_attempts": 1}
+        )
         probing = S3Storage(**self.options, client_config=self.s3.client_config.merge(quick))
         return probing.connection.meta.client
 
     def probe(self) -> StorageHealth:
         """HeadBucket: the cheapest call that proves the endpoint answers, the credentials work and the bucket
-        exists. The detail names S3's error code (404 no such bucket, 403 not allowed) or the connection failure."""
-        from botocore.exceptions import BotoCoreError, ClientError
+        exists. The detail names S3's error code (404 no such bucket, 403 not allowed) or the failure; a probe never
+        raises, so the health report (and the files deployable's internal endpoint) always has an answer."""
+        from botocore.exceptions import ClientError
 
-        client = self.probe_client
-        data = {"bucket": self.bucket, "endpoint": client.meta.endpoint_url}
+        data: dict[str, Any] = {"bucket": self.bucket, "endpoint": settings.FILES_S3_ENDPOINT_URL or "AWS"}
         try:
+            client = self.probe_client
+            data["endpoint"] = client.meta.endpoint_url
             client.head_bucket(Bucket=self.bucket)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             reason = f"HeadBucket answered {error.get('Code', '?')} {error.get('Message', '')}".rstrip()
-        except BotoCoreError as exc:
+        except Exception as exc:  # connection failures (BotoCoreError), a client that cannot be built, anything
             reason = f"{type(exc).__name__}: {exc}"
         else:
             return StorageHealth(self.name, True, f"bucket {self.bucket} answers", data)

@@ -155,6 +155,11 @@ class ImputationJob(models.Model):
     def is_batch(self) -> bool:
         return self.service_id is None
 
+    @property
+    def sent_nowhere(self) -> bool:
+        """No submission has started: cancelling it needs no call to the service, nor the owner's token."""
+        return not self.external_job_id and self.stage == Stage.QUEUED
+
     def password(self) -> str:
         """The zip password the platform generated for this job (its results open with it)."""
         return secret_open(self.password_encrypted, setting="JOBS_ENCRYPTION_KEYS")

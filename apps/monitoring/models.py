@@ -20,8 +20,10 @@ ACTIVE_JOB_STATUSES = ("pending", "queued", "running")
 FINISHED_JOB_STATUSES = ("completed", "failed", "cancelled")
 SERVICE_DOWN_STATUSES = ("unhealthy", "timeout")
 RUNS = models.Q(service_id__isnull=False)  # jobs that run on a service: not batch parents
-# JobDaySummary's sums, in the order the analytics' rows carry them after the counts by status
-SUMMARY_SUMS = ("durations", "duration_sum", "duration_max", "queue_times", "queue_sum")
+# JobDaySummary's run and queue figures, in the order the analytics' rows carry them after the counts by status
+SUMMARY_TIMES = ("durations", "duration_sum", "duration_max", "queue_times", "queue_sum")
+# one analytics row per (day, service): what JobDaySummary stores and the grouped pass over JobFact yields
+DAY_ROW_FIELDS = ("day", "service_id", *JOB_STATUSES, *SUMMARY_TIMES)
 
 
 class OutboxEvent(OutboxEventBase):
@@ -34,7 +36,8 @@ class InboxEntry(InboxEntryBase):
 
 class JobFact(models.Model):
     """One row per job: its latest state as `job.status.updated` told it, plus the two durations the metrics and
-    analytics need (computed once on write, so reads aggregate plain columns).
+    analytics need (computed once on write, so reads aggregate plain columns). Every write must go through
+    `job_fact_apply` (or call `job_day_touch`): the analytics trust a day's summary until its JobDay version moves.
 
     A batch parent (no service of its own) is kept, so it shows among the caller's recent jobs, but every count,
     rate and duration leaves it out: its children are the runs, and counting both would count the work twice.

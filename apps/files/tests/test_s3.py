@@ -25,7 +25,7 @@ from apps.files.impl import LocalFilesService
 from apps.files.models import FileStatus
 from apps.files.public import ResultInvalidError, StorageHealth
 from apps.files.services.retention import RetentionReport, storage_reconcile
-from apps.files.storage import PROBE_SECONDS, S3Backend, storage_backend
+from apps.files.storage import PROBE_READ_SECONDS, S3Backend, storage_backend
 from apps.files.tests.helpers import TUS, auth, files_commits, sha256, stored, tus_create, tus_patch, upload
 from tests.servers import free_port
 
@@ -250,6 +250,6 @@ def test_the_storage_probe_of_an_endpoint_that_never_answers_gives_up_after_its_
         waited = time.monotonic() - started
 
     # one attempt with the probe's read timeout, not boto3's defaults (60 s reads, tried again with backoff)
-    assert PROBE_SECONDS <= waited < 3 * PROBE_SECONDS
+    assert PROBE_READ_SECONDS <= waited < 3 * PROBE_READ_SECONDS
     assert not health.ok
     assert health.detail.startswith(f"bucket {settings.FILES_S3_BUCKET}: ReadTimeoutError: ")

@@ -165,7 +165,7 @@ def job_cancel(*, job: ImputationJob, actor: Actor) -> ImputationJob:
     with transaction.atomic(using=DB):
         locked = ImputationJob.objects.using(DB).select_for_update().get(pk=job.pk)
         job_action_record(locked, action="job_cancelled", actor_id=actor.id, ip=actor.ip, user_agent=actor.user_agent)
-        if not locked.external_job_id and locked.stage == Stage.QUEUED and locked.lease_until is None:
+        if locked.sent_nowhere and locked.lease_until is None:
             job_cancelled(locked, message="Cancelled before submission.")
         elif locked.cancel_requested_at is None:
             locked.cancel_requested_at = timezone.now()

@@ -121,7 +121,7 @@ def _spool_sweep() -> None:
 
 
 def _step(job: ImputationJob) -> None:
-    if job.cancel_requested_at and not job.external_job_id and job.stage == Stage.QUEUED:
+    if job.cancel_requested_at and job.sent_nowhere:
         job_cancelled(job, message="Cancelled before submission.")  # nothing was sent: no token or service needed
         return
     if job.status == Status.PENDING:
@@ -363,7 +363,7 @@ def _auth_pause(job: ImputationJob, message: str) -> None:
         locked = ImputationJob.objects.using(DB).select_for_update().get(pk=job.pk)
         if locked.status in TERMINAL:
             return
-        if locked.cancel_requested_at and not locked.external_job_id and locked.stage == Stage.QUEUED:
+        if locked.cancel_requested_at and locked.sent_nowhere:
             # cancelled while this step ran: no pause (nothing would wake the job); the next step cancels it
             locked.next_action_at = job.next_action_at = timezone.now()
             locked.save(using=DB, update_fields=["next_action_at", "updated_at"])

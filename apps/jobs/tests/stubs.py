@@ -19,7 +19,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from apps.files.public import FileInfo, FileMissingError, FilesService, ResultInvalidError
+from apps.files.public import FileInfo, FileMissingError, FilesService, ResultInvalidError, StorageHealth
 from apps.registry.public import PanelNotFoundError, PanelRecord, RegistryService, ServiceNotFoundError, ServiceRecord
 from apps.users.public import (
     CredentialExpiredError,
@@ -169,6 +169,9 @@ class FilesStub(FilesService):
     files: dict[int, FileInfo] = field(default_factory=dict)
     paths: dict[int, Path] = field(default_factory=dict)
     results: dict[int, StoredResult] = field(default_factory=dict)
+
+    def storage_health(self) -> StorageHealth:
+        raise NotImplementedError("jobs never probes storage")
 
     def input_add(
         self,

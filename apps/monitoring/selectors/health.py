@@ -180,6 +180,9 @@ def storage_check() -> Component:
     deployable when that is extracted. Its /healthz only says the process answers, so without asking, a dead bucket
     behind a live deployable would go unseen; an unreachable deployable then makes storage down too (it cannot be
     verified), next to its own deployable component. Free space is judged here, against this context's setting."""
+    if not settings.HOLDS_FILES and "files" not in settings.CONTEXT_URLS:
+        # a deployable of another context, with files still in the monolith: the monolith's own report probes it
+        return Component("storage", OK, CRITICAL, "not held by this process: not probed here", {"backend": "elsewhere"})
     started = time.perf_counter()
     try:
         health = get_files_service().storage_health()

@@ -20,10 +20,11 @@ from django.utils import timezone
 
 from apps.monitoring.models import (
     ACTIVE_JOB_STATUSES,
+    DAY_ROW_FIELDS,
     DB,
     JOB_STATUSES,
     RUNS,
-    SUMMARY_SUMS,
+    SUMMARY_TIMES,
     JobDay,
     JobDaySummary,
     JobFact,
@@ -186,7 +187,7 @@ def _percentiles(window: Window, count: int, shares: tuple[float, ...]) -> list[
     return found
 
 
-DayRow = tuple[Any, ...]  # (day, service_id, *counts in JOB_STATUSES order, d_n, d_sum, d_max, q_n, q_sum)
+DayRow = tuple[Any, ...]  # DAY_ROW_FIELDS
 
 
 def job_day_groups(*, days: Sequence[date]) -> list[DayRow]:
@@ -195,18 +196,21 @@ def job_day_groups(*, days: Sequence[date]) -> list[DayRow]:
     if not days:
         return []
     done = Q(status="completed")
+    times = {
+        "durations": Count("duration_seconds", filter=done),
+        "duration_sum": Sum("duration_seconds", filter=done),
+        "duration_max": Max("duration_seconds", filter=done),
+        "queue_times": Count("queue_seconds"),
+        "queue_sum": Sum("queue_seconds"),
+    }
     grouped = (
         job_runs()
         .filter(created_day__in=days)
         .order_by()
         .values_list("created_day", "service_id")
-        .annotate(  # appended to each tuple in this order
+        .annotate(  # appended to each tuple in this order: DAY_ROW_FIELDS
             **{f"n_{status}": Count("id", filter=Q(status=status)) for status in JOB_STATUSES},
-            d_n=Count("duration_seconds", filter=done),
-            d_sum=Sum("duration_seconds", filter=done),
-            d_max=Max("duration_seconds", filter=done),
-            q_n=Count("queue_seconds"),
-            q_sum=Sum("queue_seconds"),
+            **{f"t_{name}": times[name] for name in SUMMARY_TIMES},
         )
         .order_by("created_day", "service_id")
     )
@@ -229,7 +233,7 @@ def _day_rows(window: Window) -> list[DayRow]:
         row
         for row in JobDaySummary.objects.using(DB)
         .filter(day__gte=window.start, day__lte=window.end)
-        .values_list("day", "service_id", *JOB_STATUSES, *SUMMARY_SUMS)
+        .values_list(*DAY_ROW_FIELDS)
         if row[0] in current
     ]
     every_day = (window.start + timedelta(days=n) for n in range(window.days))

@@ -10,20 +10,19 @@ from __future__ import annotations
 from datetime import date
 
 from django.db import transaction
+from django.db.models import F
 
-from apps.monitoring.models import DB, JOB_STATUSES, SUMMARY_SUMS, JobDay, JobDaySummary
+from apps.monitoring.models import DAY_ROW_FIELDS, DB, JobDay, JobDaySummary
 from apps.monitoring.selectors.jobs import job_day_groups, job_days_unsummarised
-
-FIELDS = ("day", "service_id", *JOB_STATUSES, *SUMMARY_SUMS)
 
 
 def job_day_summarise(*, day: date) -> int:
     """Replace the day's summary rows with a fresh grouped pass; returns how many rows it has now."""
     with transaction.atomic(using=DB):
         mark = JobDay.objects.using(DB).select_for_update().filter(day=day).first()
-        if mark is None:
-            return 0
-        rows = [JobDaySummary(**dict(zip(FIELDS, row, strict=True))) for row in job_day_groups(days=[day])]
+        if mark is None or mark.summarised == mark.version:  # unknown, or done meanwhile by an overlapping run
+            return JobDaySummary.objects.using(DB).filter(day=day).count()
+        rows = [JobDaySummary(**dict(zip(DAY_ROW_FIELDS, row, strict=True))) for row in job_day_groups(days=[day])]
         JobDaySummary.objects.using(DB).filter(day=day).delete()
         JobDaySummary.objects.using(DB).bulk_create(rows)
         JobDay.objects.using(DB).filter(pk=mark.pk).update(summarised=mark.version)
@@ -36,3 +35,8 @@ def job_days_summarise() -> int:
     for day in days:
         job_day_summarise(day=day)
     return len(days)
+
+
+def job_days_invalidate() -> int:
+    """Mark every day changed, so the next summarising rebuilds all of them; returns the days marked."""
+    return JobDay.objects.using(DB).update(version=F("version") + 1)

@@ -79,20 +79,25 @@ class PostgresProcess:
     def __init__(self, bindir: Path, data: Path, port: int) -> None:
         self.bindir, self.data, self.port = bindir, data, port
 
-    def _run(self, tool: str, *args: str) -> None:
+    def _run(self, tool: str, *args: str, ok: tuple[int, ...] = (0,)) -> int:
         argv = [str(self.bindir / tool), *args]
         if os.geteuid() == 0:
             argv = ["runuser", "-u", "postgres", "--", *argv]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
-        if done.returncode != 0:
+        if done.returncode not in ok:
             raise RuntimeError(f"{tool} {' '.join(args)} failed: {done.stdout[-1000:]}{done.stderr[-1000:]}")
+        return done.returncode
+
+    def running(self) -> bool:
+        return self._run("pg_ctl", "-D", str(self.data), "status", ok=(0, 3)) == 0  # 3: no server running
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.data / "server.log"), "-o", options, "-w", "start")
 
     def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        if self.running():  # a test that failed between its stop and start leaves it stopped
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
     def database(self) -> dict[str, Any]:
         """Django DATABASES settings for its `postgres` database."""

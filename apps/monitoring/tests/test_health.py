@@ -214,6 +214,15 @@ def test_storage_is_down_while_the_files_deployable_cannot_be_asked(files: Files
     assert storage.detail == "FilesUnavailableError: files deployable unreachable: ConnectError (stub)"
 
 
+def test_a_deployable_of_another_context_leaves_storage_to_the_monolith(files: FilesStub, settings: Any) -> None:
+    settings.HOLDS_FILES, settings.CONTEXT_URLS = False, {}
+    files.unavailable = True  # never asked
+
+    storage = storage_check()
+
+    assert (storage.status, storage.detail) == ("ok", "not held by this process: not probed here")
+
+
 @pytest.fixture
 def stopped_alias(tmp_path: Path) -> Iterator[str]:
     """A copy of the monitoring alias whose server was never there (a real one stopping: test_health_postgres.py)."""

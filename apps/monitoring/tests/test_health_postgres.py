@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import glob
 import os
+import pwd
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,13 +24,24 @@ pytestmark = pytest.mark.django_db(databases=["monitoring"])  # database access 
 ALIAS = "stopping"
 
 
+def _account(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
 @pytest.fixture
 def server() -> Iterator[PostgresProcess]:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not found:
+    missing = "PostgreSQL's server binaries (initdb, pg_ctl)" if not found else ""
+    if found and os.geteuid() == 0 and not _account("postgres"):
+        missing = "the `postgres` account the server runs as (root may not run it)"
+    if missing:
         if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail("REQUIRE_SERVICES=1 and PostgreSQL's server binaries are not installed", pytrace=False)
-        pytest.skip("PostgreSQL's server binaries (initdb, pg_ctl) are not installed")
+            pytest.fail(f"REQUIRE_SERVICES=1 and {missing} is not installed", pytrace=False)
+        pytest.skip(f"{missing} is not installed")
     with tempfile.TemporaryDirectory(prefix="fip-health-pg-") as base:  # not pytest's: the server's account reads it
         process = postgres_init(Path(found[-1]).parent, Path(base))
         process.start()

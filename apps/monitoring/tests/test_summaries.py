@@ -3,13 +3,15 @@ changed since is read from the projection until it is summarised again, and a la
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.db.models import F
 
-from apps.monitoring.models import JobDay, JobDaySummary
+from apps.monitoring.models import JobDay, JobDaySummary, JobFact
 from apps.monitoring.selectors.jobs import analytics_report, job_days_unsummarised, window_of
 from apps.monitoring.services.projections import job_fact_apply
 from apps.monitoring.services.summaries import job_days_summarise
@@ -99,3 +101,15 @@ def test_a_late_older_event_leaves_the_summary_current() -> None:
     assert JobDay.objects.using("monitoring").get(day=DAY_1).version == version
     assert job_days_unsummarised() == []
     assert _report()["totals"]["by_status"]["completed"] == 1
+
+
+def test_the_command_rebuilds_every_summary_after_a_write_that_bypassed_the_projection() -> None:
+    _seed()
+    job_days_summarise()
+    JobFact.objects.using("monitoring").filter(created_day=DAY_2, status="running").update(status="failed")
+    assert _report()["totals"]["by_status"]["failed"] == 1  # the stale summary is still trusted
+
+    call_command("monitoring_summarise", "--all", stdout=io.StringIO())
+
+    assert _report()["totals"]["by_status"]["failed"] == 2
+    assert job_days_unsummarised() == []

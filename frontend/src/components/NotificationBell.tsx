@@ -8,7 +8,13 @@ import ErrorAlert from "./ErrorAlert";
 
 /** The unread count (live over the socket) and, on demand, the latest notifications. */
 export default function NotificationBell() {
-  const { unreadCount, connection, markRead: markReadAnywhere, markAllRead: markAllReadAnywhere } = useNotifications();
+  const {
+    unreadCount,
+    connection,
+    marking,
+    markRead: markReadAnywhere,
+    markAllRead: markAllReadAnywhere,
+  } = useNotifications();
   const [open, setOpen] = useState(false);
   const [items, setItems] = useState<AppNotification[] | null>(null);
   const [error, setError] = useState<unknown>(null);
@@ -87,7 +93,12 @@ export default function NotificationBell() {
                 {item.message && <p>{item.message}</p>}
                 <small className="muted">{formatDate(item.created_at)}</small>
                 {!item.is_read && (
-                  <button type="button" className="link-button" onClick={() => markRead(item)}>
+                  <button
+                    type="button"
+                    className="link-button"
+                    disabled={marking.has(item.id)}
+                    onClick={() => markRead(item)}
+                  >
                     Mark as read
                   </button>
                 )}

@@ -43,8 +43,12 @@ export interface NotificationValue {
   /** Live notifications (not those replayed after a reconnect: `resyncs` covers them) and read marks. */
   subscribeNotifications: Subscribe<NotificationEvent>;
   refreshUnread: () => Promise<void>;
-  setUnreadCount: (count: number) => void;
-  /** Mark read through the API and count it off at once (the server's `read` message then confirms the count). */
+  /** Ids whose mark-read request is in flight: their buttons wait for it. */
+  marking: ReadonlySet<number>;
+  /**
+   * Mark read through the API and count it off on the answer (unless the server's `read` message, which carries
+   * the true count, came first); a second call for an id in flight shares the first one's request.
+   */
   markRead: (id: number) => Promise<AppNotification>;
   markAllRead: () => Promise<void>;
 }
@@ -88,7 +92,11 @@ export function NotificationProvider({
   const { subscribe: subscribeJobStatus, emit: emitJobStatus } = useFanOut<JobStatusEvent>();
   const { subscribe: subscribeNotifications, emit: emitNotification } = useFanOut<NotificationEvent>();
   const optionsRef = useRef(socketOptions);
-  // ids whose `read` message (carrying the server's count) came in: marking them here must not count them off again
+  const socketOpen = useRef(false);
+  const [marking, setMarking] = useState<ReadonlySet<number>>(new Set());
+  const inFlight = useRef(new Map<number, Promise<AppNotification>>());
+  // ids in flight whose `read` message (carrying the server's count) came in: their answer must not count them off
+  // again; only ids in flight go in (reads from other tabs do not), and each leaves with its answer
   const countedReads = useRef(new Set<number>());
 
   const refreshUnread = useCallback(async () => {
@@ -122,7 +130,10 @@ export function NotificationProvider({
     const socket = new NotificationSocket({
       getToken: () => store.accessToken(),
       refresh: () => store.refresh(),
-      onState: (state) => setConnection(state),
+      onState: (state) => {
+        socketOpen.current = state === "open";
+        setConnection(state);
+      },
       onResynced: () => {
         void refreshUnread();
         setResyncs((n) => n + 1);
@@ -141,7 +152,9 @@ export function NotificationProvider({
             emitJobStatus(message.data);
             break;
           case "read":
-            for (const id of message.data.ids ?? []) countedReads.current.add(id);
+            for (const id of message.data.all ? inFlight.current.keys() : (message.data.ids ?? [])) {
+              if (inFlight.current.has(id)) countedReads.current.add(id);
+            }
             setUnreadCount(message.data.unread_count);
             emitNotification(message);
             break;
@@ -165,24 +178,41 @@ export function NotificationProvider({
     return () => {
       cancelled = true;
       socket.stop();
+      socketOpen.current = false;
       setConnection("closed");
     };
   }, [status, store, service, refreshUnread, pushToast, emitJobStatus, emitNotification]);
 
   const markRead = useCallback(
-    async (id: number) => {
-      const updated = await service.markRead(id);
-      // the server pushes its `read` message on commit, so it may arrive before this answer
-      if (!countedReads.current.delete(id)) setUnreadCount((n) => (n === null ? n : Math.max(0, n - 1)));
-      return updated;
+    (id: number) => {
+      // the server pushes no `read` message for an id already read, so a second request would count it off twice
+      const pending = inFlight.current.get(id);
+      if (pending) return pending;
+      const request = service
+        .markRead(id)
+        .then((updated) => {
+          // the server pushes its `read` message on commit, so it may arrive before this answer
+          if (!countedReads.current.has(id)) setUnreadCount((n) => (n === null ? n : Math.max(0, n - 1)));
+          return updated;
+        })
+        .finally(() => {
+          inFlight.current.delete(id);
+          countedReads.current.delete(id);
+          setMarking((current) => new Set([...current].filter((other) => other !== id)));
+        });
+      inFlight.current.set(id, request);
+      setMarking((current) => new Set(current).add(id));
+      return request;
     },
     [service],
   );
 
   const markAllRead = useCallback(async () => {
     await service.markAllRead();
-    setUnreadCount(0);
-  }, [service]);
+    // an open socket brings the server's `read` message with the true count: forcing 0 here would wipe a
+    // notification pushed in between; without the socket, ask
+    if (!socketOpen.current) await refreshUnread();
+  }, [service, refreshUnread]);
 
   const value = useMemo(
     () => ({
@@ -194,12 +224,12 @@ export function NotificationProvider({
       subscribeJobStatus,
       subscribeNotifications,
       refreshUnread,
-      setUnreadCount,
+      marking,
       markRead,
       markAllRead,
     }),
-    // setUnreadCount and the subscribe functions (useFanOut's) never change
-    [unreadCount, connection, resyncs, toasts, dismissToast, refreshUnread, markRead, markAllRead],
+    // the subscribe functions (useFanOut's) never change
+    [unreadCount, connection, resyncs, toasts, dismissToast, refreshUnread, marking, markRead, markAllRead],
   );
   return <NotificationContext.Provider value={value}>{children}</NotificationContext.Provider>;
 }

@@ -1,8 +1,10 @@
 import { act, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { describe, expect, it, vi } from "vitest";
 import NotificationBell from "../components/NotificationBell";
+import { useNotifications } from "../contexts/NotificationContext";
 import type { AppNotification } from "../services/notificationService";
 import { FakeWebSocket, fakeNotifications, jsonResponse, renderPage } from "../test/fakes";
+import { markedRead } from "../utils/notifications";
 import NotificationsPage from "./NotificationsPage";
 
 function notification(id: number, title: string, changes: Partial<AppNotification> = {}): AppNotification {
@@ -24,16 +26,44 @@ const DONE = notification(5, "Job completed", { priority: "high" });
 const FAILED = notification(4, "Job failed");
 const WELCOME = notification(1, "Welcome", { type: "system", is_read: true, read_at: "2026-01-01T09:00:00Z" });
 
-/** The provider's and the page's service: lists from `items` (unread ones for ?unread=true), marks succeed. */
-function service(items: AppNotification[] = [DONE, FAILED, WELCOME], unread = 2) {
+/** The provider's and the page's service, over `items` (unread ones for ?unread=true) that its marks change. */
+function service(items: AppNotification[] = [DONE, FAILED, WELCOME]) {
+  let stored = items;
+  const unread = () => stored.filter((n) => !n.is_read);
   return {
-    ...fakeNotifications(unread),
+    ...fakeNotifications(),
+    unreadCount: vi.fn(async () => unread().length),
     list: vi.fn(async (query: { unread?: boolean } = {}) => {
-      const results = query.unread ? items.filter((n) => !n.is_read) : items;
+      const results = query.unread ? unread() : stored;
       return { count: results.length, next: null, previous: null, results };
     }),
-    markRead: vi.fn(async (id: number) => ({ ...items.find((n) => n.id === id), is_read: true })),
+    markRead: vi.fn(async (id: number) => {
+      stored = markedRead(stored, [id]);
+      return stored.find((n) => n.id === id);
+    }),
+    markAllRead: vi.fn(async () => {
+      const marked = unread().length;
+      stored = markedRead(stored, null);
+      return { marked };
+    }),
   } as ReturnType<typeof fakeNotifications>;
+}
+
+/** Leaves calls of `mock` pending: the function returned answers the latest one, when the test says. */
+function holdAnswer<T>(mock: { mockImplementation(impl: () => Promise<T>): unknown }): (value: T) => void {
+  let answer: (value: T) => void = () => {};
+  mock.mockImplementation(() => new Promise<T>((resolve) => (answer = resolve)));
+  return (value) => answer(value);
+}
+
+/** Calls the context's markRead twice at once, as two places showing the same notification may. */
+function MarkTwice({ id }: { id: number }) {
+  const { markRead } = useNotifications();
+  return (
+    <button type="button" onClick={() => void Promise.all([markRead(id), markRead(id)])}>
+      Mark twice
+    </button>
+  );
 }
 
 function item(title: string): HTMLElement {
@@ -75,6 +105,12 @@ describe("NotificationsPage", () => {
     expect(screen.getByRole("button", { name: "Unread" }).getAttribute("aria-pressed")).toBe("true");
     expect(screen.getByRole("button", { name: "All" }).getAttribute("aria-pressed")).toBe("false");
     expect(screen.getByText("2 unread notifications")).toBeTruthy();
+
+    fireEvent.click(screen.getByRole("button", { name: "Mark as read: Job completed" }));
+
+    // the read item stays listed, shown as read, but the heading counts it off
+    await waitFor(() => expect(screen.getByText("1 unread notification")).toBeTruthy());
+    expect(within(item("Job completed")).getByText("Read")).toBeTruthy();
   });
 
   it("marks one and then all as read, updating the items and the bell's unread count", async () => {
@@ -133,8 +169,7 @@ describe("NotificationsPage", () => {
 
   it("counts a read off once when the server's read message arrives before the API's answer", async () => {
     const notifications = service();
-    let answer: (value: AppNotification) => void = () => {};
-    notifications.markRead.mockImplementation(() => new Promise((resolve) => (answer = resolve)));
+    const answer = holdAnswer<AppNotification>(notifications.markRead);
     renderWithBell(notifications);
     await screen.findByText("Job completed");
     await waitFor(() => expect(FakeWebSocket.instances).toHaveLength(1));
@@ -146,6 +181,64 @@ describe("NotificationsPage", () => {
 
     expect(screen.getByTestId("unread-count").textContent).toBe("1");
     expect(within(item("Job completed")).getByText("Read")).toBeTruthy();
+  });
+
+  it("marks once and counts off once when Mark as read is clicked twice before the answer", async () => {
+    const notifications = service();
+    const answer = holdAnswer<AppNotification>(notifications.markRead);
+    renderWithBell(notifications);
+    await screen.findByText("Job completed");
+    await waitFor(() => expect(screen.getByTestId("unread-count").textContent).toBe("2"));
+
+    const button = screen.getByRole("button", { name: "Mark as read: Job completed" }) as HTMLButtonElement;
+    fireEvent.click(button);
+    expect(button.disabled).toBe(true);
+    fireEvent.click(button);
+    await act(async () => answer({ ...DONE, is_read: true }));
+
+    expect(notifications.markRead).toHaveBeenCalledTimes(1);
+    expect(screen.getByTestId("unread-count").textContent).toBe("1");
+    expect(within(item("Job completed")).getByText("Read")).toBeTruthy();
+  });
+
+  it("shares one request between two marks of the same notification in flight", async () => {
+    const notifications = service();
+    renderPage(
+      <>
+        <NotificationBell />
+        <MarkTwice id={5} />
+      </>,
+      { notifications },
+    );
+    await waitFor(() => expect(screen.getByTestId("unread-count").textContent).toBe("2"));
+
+    await act(async () => fireEvent.click(screen.getByRole("button", { name: "Mark twice" })));
+
+    expect(notifications.markRead).toHaveBeenCalledTimes(1);
+    expect(screen.getByTestId("unread-count").textContent).toBe("1");
+  });
+
+  it("keeps a notification pushed while Mark all as read is in flight in the count", async () => {
+    const notifications = service();
+    const answer = holdAnswer<{ marked: number }>(notifications.markAllRead);
+    renderWithBell(notifications);
+    await screen.findByText("Job completed");
+    await waitFor(() => expect(FakeWebSocket.instances).toHaveLength(1));
+    act(() => FakeWebSocket.latest().open());
+    await waitFor(() => expect(screen.getByTestId("unread-count").textContent).toBe("2"));
+
+    fireEvent.click(screen.getByRole("button", { name: "Mark all as read" }));
+    act(() => {
+      FakeWebSocket.latest().receive({ type: "read", data: { ids: null, all: true, unread_count: 0 } });
+      FakeWebSocket.latest().receive({ type: "notification", data: notification(9, "Service down") });
+    });
+    expect(screen.getByTestId("unread-count").textContent).toBe("1");
+    await act(async () => answer({ marked: 2 }));
+
+    expect(screen.getByTestId("unread-count").textContent).toBe("1");
+    expect(notifications.unreadCount).toHaveBeenCalledTimes(1); // the socket's count was trusted: no re-ask
+    expect(within(item("Service down")).getByText("Unread")).toBeTruthy();
+    expect(within(item("Job failed")).getByText("Read")).toBeTruthy();
   });
 
   it("is reached from the bell's panel", async () => {

@@ -18,7 +18,7 @@ export default function NotificationsPage({ service = notificationService }: { s
   const [params, setParams] = useSearchParams();
   const unread = params.get("unread") === "true";
   const page = Math.max(1, Number(params.get("page") ?? "1") || 1);
-  const { unreadCount, resyncs, markRead, markAllRead } = useNotifications();
+  const { unreadCount, resyncs, marking, markRead, markAllRead } = useNotifications();
   const [actionError, setActionError] = useState<unknown>(null);
 
   const { data, error, loading, setData } = useApi(
@@ -52,13 +52,18 @@ export default function NotificationsPage({ service = notificationService }: { s
   /** Marks one notification read, or every one when `item` is null; read items stay listed, shown as read. */
   async function mark(item: AppNotification | null) {
     setActionError(null);
+    // only those listed unread now: one pushed while the request is in flight stays unread
+    const ids = item ? [item.id] : (data?.results.filter((n) => !n.is_read).map((n) => n.id) ?? []);
     try {
       await (item ? markRead(item.id) : markAllRead());
-      setData((current) => current && { ...current, results: markedRead(current.results, item ? [item.id] : null) });
+      setData((current) => current && { ...current, results: markedRead(current.results, ids) });
     } catch (failure) {
       setActionError(failure);
     }
   }
+
+  // marks (here or anywhere) keep read items listed, so the unread view counts with the live count, not the list's
+  const shownCount = data && (unread ? (unreadCount ?? data.count) : data.count);
 
   return (
     <section aria-labelledby="notifications-heading">
@@ -83,7 +88,7 @@ export default function NotificationsPage({ service = notificationService }: { s
       {data && data.results.length > 0 && (
         <>
           <p className="muted" aria-live="polite">
-            {data.count} {unread ? "unread " : ""}notification{data.count === 1 ? "" : "s"}
+            {shownCount} {unread ? "unread " : ""}notification{shownCount === 1 ? "" : "s"}
           </p>
           <ul className="notification-list">
             {data.results.map((item) => (
@@ -109,6 +114,7 @@ export default function NotificationsPage({ service = notificationService }: { s
                     type="button"
                     className="link-button"
                     aria-label={`Mark as read: ${item.title}`}
+                    disabled={marking.has(item.id)}
                     onClick={() => mark(item)}
                   >
                     Mark as read

@@ -121,6 +121,9 @@ describe("OperationsPage", () => {
     expect(within(row("Remote error")).getByText("2")).toBeTruthy();
     const completed = screen.getAllByText("Completed").find((el) => el.closest("tr"))!.closest("tr")!;
     expect(within(completed).getByText("8")).toBeTruthy();
+    // the share bar only repeats the number: hidden, with its percentage said instead
+    expect(within(completed).getByText("67%").className).toBe("sr-only");
+    expect(completed.querySelector(".bar")!.getAttribute("aria-hidden")).toBe("true");
     expect(service.analytics).toHaveBeenCalledWith({ days: 30 }, expect.anything());
 
     fireEvent.change(screen.getByLabelText("Window"), { target: { value: "90" } });
@@ -134,6 +137,8 @@ describe("OperationsPage", () => {
 
     const alert = (await screen.findByText(FIRING.title)).closest("tr")!;
     expect(within(alert).getByText("Firing")).toBeTruthy();
+    expect(screen.getByRole("table", { name: "Open alerts" })).toBeTruthy();
+    expect(screen.getByText("1 open alert")).toBeTruthy();
     fireEvent.click(within(alert).getByRole("button", { name: `Acknowledge: ${FIRING.title}` }));
 
     await waitFor(() => expect(within(alert).getByText("Acknowledged")).toBeTruthy());
@@ -146,6 +151,19 @@ describe("OperationsPage", () => {
 
     expect(await screen.findByText("Old alert")).toBeTruthy();
     expect(service.alerts).toHaveBeenCalledWith({ page: 1 }, expect.anything());
+  });
+
+  it("counts an alert resolved here off the open ones, keeping its row shown as resolved", async () => {
+    const resolveAlert = vi.fn(async (id: number): Promise<Alert> => ({ ...FIRING, id, status: "resolved" }));
+    renderOperations(monitoring({ resolveAlert }));
+
+    const alert = (await screen.findByText(FIRING.title)).closest("tr")!;
+    expect(screen.getByText("1 open alert")).toBeTruthy();
+    fireEvent.click(within(alert).getByRole("button", { name: `Resolve: ${FIRING.title}` }));
+
+    await waitFor(() => expect(screen.getByText("0 open alerts")).toBeTruthy());
+    expect(within(alert).getByText("Resolved")).toBeTruthy();
+    expect(resolveAlert).toHaveBeenCalledWith(11);
   });
 
   it("shows the API's error when an alert cannot be changed, and leaves the row as it was", async () => {

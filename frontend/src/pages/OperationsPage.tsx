@@ -133,6 +133,11 @@ function AlertsSection({ service }: ServiceProp) {
     }
   }
 
+  // a row resolved here stays listed (as resolved) but is no longer open: count only the others
+  const resolvedHere = data && !showResolved ? data.results.filter((a) => a.status === "resolved").length : 0;
+  const count = (data?.count ?? 0) - resolvedHere;
+  const shown = (data?.results.length ?? 0) - resolvedHere;
+
   return (
     <section aria-labelledby="alerts-heading">
       <div className="page-head">
@@ -157,10 +162,11 @@ function AlertsSection({ service }: ServiceProp) {
       {data && data.results.length > 0 && (
         <>
           <p className="muted" aria-live="polite">
-            {data.count} {showResolved ? "" : "open "}alert{data.count === 1 ? "" : "s"}
-            {!showResolved && data.count > data.results.length && `, the newest ${data.results.length} shown`}
+            {count} {showResolved ? "" : "open "}alert{count === 1 ? "" : "s"}
+            {!showResolved && count > shown && `, the newest ${shown} shown`}
           </p>
           <table>
+            <caption className="sr-only">{showResolved ? "Alerts, open ones first" : "Open alerts"}</caption>
             <HeaderRow columns={["Severity", "Alert", "Status", "Opened", "Last seen", "Actions"]} />
             <tbody>
               {data.results.map((alert) => (
@@ -338,7 +344,12 @@ function CountTable({
             <th scope="row">{row.label}</th>
             <td className="num">{row.count}</td>
             <td className="bar-cell">
-              <span className={`bar ${row.bar}`} style={{ width: `${(row.count / whole) * 100}%` }} />
+              <span
+                className={`bar ${row.bar}`}
+                style={{ width: `${(row.count / whole) * 100}%` }}
+                aria-hidden="true"
+              />
+              <span className="sr-only">{formatPercent(row.count / whole)}</span>
             </td>
           </tr>
         ))}
