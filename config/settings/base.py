@@ -419,6 +419,7 @@ CELERY_BEAT_SCHEDULE |= {
 # default socket timeout: under load the read times out first and takes the sockets down; give it a margin.
 _channels = cast(dict[str, Any], CHANNEL_LAYERS["default"]["CONFIG"])
 _channels["capacity"] = env.int("NOTIFICATIONS_CHANNEL_CAPACITY", default=20_000)
+_channels["prefix"] = env.str("CHANNELS_PREFIX", default="asgi")  # platforms sharing one Redis keep apart
 _channels["hosts"] = [
     {"address": host, "socket_timeout": 20} if isinstance(host, str) else host for host in _channels["hosts"]
 ]

@@ -13,5 +13,6 @@ os.environ["VAR_DIR"] = os.environ.get("TEST_VAR_DIR", str(Path(__file__).resolv
 from config.settings.base import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+if os.environ.get("TEST_CHANNEL_LAYER", "memory") == "memory":  # the product as processes (tests/e2e) sets "redis"
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405 (WhiteNoise warns on every request when it is missing)

@@ -239,6 +239,8 @@ class Stack:
             "NODE_EMBEDDED": "0",
             "EVENTS_STREAM_PREFIX": f"e2e-{stamp}.",
             "GATEWAY_REDIS_PREFIX": f"e2e-{stamp}-gw:",
+            "TEST_CHANNEL_LAYER": "redis",  # pushes from the consumers process reach the web server's sockets
+            "CHANNELS_PREFIX": f"e2e-{stamp}-ws",
             "GATEWAY_ROUTES_FILE": str(self._routes_file()),
             "MONITORING_EVALUATE_SECONDS": "3600",
             **FAST_JOBS,

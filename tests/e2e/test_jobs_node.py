@@ -9,6 +9,9 @@ node. A researcher signs in, stores a node token through /api/credentials/, uplo
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import json
 import os
 import shutil
 import signal
@@ -16,11 +19,15 @@ import subprocess
 import time
 import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
+from websockets.typing import Origin, Subprotocol
 
 from tests.e2e.stack import Api, NodeUserToken, Stack, input_upload, jobs_of, wait_for
 
@@ -250,6 +257,54 @@ def test_a_job_completes_with_its_results_stored_and_its_steps_shown_live(
     results_check(alice, final, tmp_path)
     remote = remote_jobs(stack, alice, job_id)
     assert [(item["id"], item["state"]) for item in remote] == [(final["external_job_id"], 4)]
+
+
+def test_each_status_a_worker_gives_the_job_reaches_its_owners_socket_within_a_second_and_nobody_elses(
+    stack: Stack, admin: Api, services: dict[str, dict[str, Any]], alice: Researcher
+) -> None:
+    # given alice and bob connected to /ws/notifications/ (the browser's socket), each with their own access token
+    bob = stack.user_create(admin, "bob-ws-e2e")
+    url = stack.web_url.replace("http://", "ws://", 1) + "/ws/notifications/"
+
+    def bearer(api: Api) -> list[Subprotocol]:
+        return [Subprotocol(f"bearer.{str(api.http.headers['Authorization']).removeprefix('Bearer ')}")]
+
+    async def watch() -> tuple[str, list[tuple[float, dict[str, Any]]], list[dict[str, Any]]]:
+        async with (
+            connect(url, origin=Origin(stack.web_url), subprotocols=bearer(alice.api), proxy=None) as mine,
+            connect(url, origin=Origin(stack.web_url), subprotocols=bearer(bob), proxy=None) as theirs,
+        ):
+            # when alice submits a job that the worker takes through to the end
+            body = await asyncio.to_thread(job_submit, alice, services["cloudgene"], name="watched over the socket")
+            pushed: list[tuple[float, dict[str, Any]]] = []
+            deadline = time.monotonic() + JOB_TIMEOUT  # heartbeats keep coming: one deadline for the whole job
+            while not pushed or pushed[-1][1]["data"]["status"] not in TERMINAL:
+                message = json.loads(await asyncio.wait_for(mine.recv(), deadline - time.monotonic()))
+                if message["type"] == "job.status" and message["data"]["job_id"] == body["id"]:
+                    pushed.append((time.time(), message))
+            leaked = []
+            with suppress(TimeoutError):
+                while True:
+                    message = json.loads(await asyncio.wait_for(theirs.recv(), 1.0))
+                    if message["type"] != "ping":
+                        leaked.append(message)
+            return str(body["id"]), pushed, leaked
+
+    job_id, pushed, leaked = asyncio.run(watch())
+
+    # then every status the worker gave it was pushed to alice, each within a second of the change, and bob got nothing
+    rows = history(alice.api, job_id)
+    assert statuses(rows) == ["pending", "queued", "running", "completed"], rows
+    arrivals: dict[str, float] = {}  # status -> when its first push arrived
+    for arrived, message in pushed:
+        arrivals.setdefault(message["data"]["status"], arrived)
+    assert list(arrivals) == statuses(rows), arrivals
+    for before, row in itertools.pairwise(rows):  # after the API's first write, each change is the worker's
+        if row["status"] != before["status"]:
+            changed = datetime.fromisoformat(row["timestamp"].replace("Z", "+00:00")).timestamp()
+            assert arrivals[row["status"]] - changed < 1.0, (row, arrivals[row["status"]] - changed)
+    assert pushed[-1][1]["data"] == {"job_id": job_id, "status": "completed", "stage": "done", "progress": 100}
+    assert leaked == []
 
 
 # --- (3) and (4): failures the node reports ----------------------------------------------------------------
