@@ -290,6 +290,17 @@ def _server_upload(user: Api, name: str) -> dict[str, Any] | None:
     return next((f for f in files if f["name"] == name), None)
 
 
+def _sign_in(browser: Any, wait: Any, url: str, username: str, password: str, heading: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    browser.get(url)
+    wait.until(ec.visibility_of_element_located((By.ID, "login-username"))).send_keys(username)
+    browser.find_element(By.ID, "login-password").send_keys(password)
+    browser.find_element(By.XPATH, "//button[normalize-space()='Sign in']").click()
+    wait.until(ec.visibility_of_element_located((By.XPATH, f"//h1[normalize-space()='{heading}']")))
+
+
 def test_sign_in_list_jobs_and_upload_with_preflight_in_a_real_browser(
     product: Product, browser: Any, tmp_path: Path
 ) -> None:
@@ -307,12 +318,8 @@ def test_sign_in_list_jobs_and_upload_with_preflight_in_a_real_browser(
         raise AssertionError(f"{message}\npage: {browser.current_url}\nbrowser log:\n{_console(browser)}")
 
     # sign in (a deep link: the login page sends the user back to it)
-    browser.get(f"{product.base}/jobs")
     try:
-        wait.until(ec.visibility_of_element_located((By.ID, "login-username"))).send_keys(username)
-        browser.find_element(By.ID, "login-password").send_keys(RESEARCHER_PASSWORD)
-        browser.find_element(By.XPATH, "//button[normalize-space()='Sign in']").click()
-        wait.until(ec.visibility_of_element_located((By.XPATH, "//h1[normalize-space()='Jobs']")))
+        _sign_in(browser, wait, f"{product.base}/jobs", username, RESEARCHER_PASSWORD, "Jobs")
     except Exception:
         fail("signing in did not reach the Jobs page")
     assert browser.find_element(By.CLASS_NAME, "user").text == username
@@ -397,17 +404,6 @@ def test_sign_in_list_jobs_and_upload_with_preflight_in_a_real_browser(
         "the pre-flight check of the resumed upload",
     )
     assert done["status"] == "ready" and done["offset"] == done["size"] == large.stat().st_size, done
-
-
-def _sign_in(browser: Any, wait: Any, url: str, username: str, password: str, heading: str) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-
-    browser.get(url)
-    wait.until(ec.visibility_of_element_located((By.ID, "login-username"))).send_keys(username)
-    browser.find_element(By.ID, "login-password").send_keys(password)
-    browser.find_element(By.XPATH, "//button[normalize-space()='Sign in']").click()
-    wait.until(ec.visibility_of_element_located((By.XPATH, f"//h1[normalize-space()='{heading}']")))
 
 
 def test_a_notification_arrives_live_and_operators_see_the_operations_page_in_a_real_browser(

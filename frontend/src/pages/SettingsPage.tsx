@@ -1,6 +1,7 @@
 import { useEffect, useState, type FormEvent } from "react";
 import ErrorAlert from "../components/ErrorAlert";
 import FieldError from "../components/FieldError";
+import TextField from "../components/TextField";
 import { useAuth } from "../contexts/AuthContext";
 import { useApi } from "../hooks/useApi";
 import { fieldErrorsOf } from "../services/apiGateway";
@@ -41,17 +42,14 @@ function ProfileSection({ users }: { users: UserService }) {
   }
 
   const text = (field: "organization" | "institution" | "country" | "timezone", label: string, extra = {}) => (
-    <div className="field">
-      <label htmlFor={`profile-${field}`}>{label}</label>
-      <input
-        id={`profile-${field}`}
-        value={form[field]}
-        aria-describedby={`profile-${field}-error`}
-        onChange={(e) => setForm((f) => ({ ...f, [field]: e.target.value }))}
-        {...extra}
-      />
-      <FieldError id={`profile-${field}-error`} messages={errors[field]} />
-    </div>
+    <TextField
+      id={`profile-${field}`}
+      label={label}
+      value={form[field]}
+      onChange={(value) => setForm((f) => ({ ...f, [field]: value }))}
+      errors={errors[field]}
+      {...extra}
+    />
   );
 
   return (
@@ -126,30 +124,24 @@ function PasswordSection({ users }: { users: UserService }) {
       <form onSubmit={change} className="form-grid" noValidate>
         {/* lets password managers tell which account the new password belongs to */}
         <input type="text" name="username" autoComplete="username" value={user?.username ?? ""} readOnly hidden />
-        <div className="field">
-          <label htmlFor="pw-current">Current password</label>
-          <input
-            id="pw-current"
-            type="password"
-            autoComplete="current-password"
-            value={current}
-            aria-describedby="pw-current-error"
-            onChange={(e) => setCurrent(e.target.value)}
-          />
-          <FieldError id="pw-current-error" messages={errors.current_password} />
-        </div>
-        <div className="field">
-          <label htmlFor="pw-new">New password</label>
-          <input
-            id="pw-new"
-            type="password"
-            autoComplete="new-password"
-            value={next}
-            aria-describedby="pw-new-error"
-            onChange={(e) => setNext(e.target.value)}
-          />
-          <FieldError id="pw-new-error" messages={errors.new_password} />
-        </div>
+        <TextField
+          id="pw-current"
+          label="Current password"
+          type="password"
+          autoComplete="current-password"
+          value={current}
+          onChange={setCurrent}
+          errors={errors.current_password}
+        />
+        <TextField
+          id="pw-new"
+          label="New password"
+          type="password"
+          autoComplete="new-password"
+          value={next}
+          onChange={setNext}
+          errors={errors.new_password}
+        />
         {error !== null && !errors.current_password && !errors.new_password && <ErrorAlert error={error} />}
         <div>
           <button type="submit" disabled={!current || !next}>
@@ -291,39 +283,24 @@ function CredentialsSection({ users }: { users: UserService }) {
           </select>
           <FieldError id="cred-service-error" messages={errors.service_id} />
         </div>
-        <div className="field">
-          <label htmlFor="cred-token">API token</label>
-          <input
-            id="cred-token"
-            type="password"
-            autoComplete="off"
-            value={token}
-            aria-describedby="cred-token-error"
-            onChange={(e) => setToken(e.target.value)}
-          />
-          <FieldError id="cred-token-error" messages={errors.token} />
-        </div>
-        <div className="field">
-          <label htmlFor="cred-label">Label (optional)</label>
-          <input
-            id="cred-label"
-            value={label}
-            aria-describedby="cred-label-error"
-            onChange={(e) => setLabel(e.target.value)}
-          />
-          <FieldError id="cred-label-error" messages={errors.label} />
-        </div>
-        <div className="field">
-          <label htmlFor="cred-expires">Expires (optional)</label>
-          <input
-            id="cred-expires"
-            type="datetime-local"
-            value={expiresAt}
-            aria-describedby="cred-expires-error"
-            onChange={(e) => setExpiresAt(e.target.value)}
-          />
-          <FieldError id="cred-expires-error" messages={errors.expires_at} />
-        </div>
+        <TextField
+          id="cred-token"
+          label="API token"
+          type="password"
+          autoComplete="off"
+          value={token}
+          onChange={setToken}
+          errors={errors.token}
+        />
+        <TextField id="cred-label" label="Label (optional)" value={label} onChange={setLabel} errors={errors.label} />
+        <TextField
+          id="cred-expires"
+          label="Expires (optional)"
+          type="datetime-local"
+          value={expiresAt}
+          onChange={setExpiresAt}
+          errors={errors.expires_at}
+        />
         {error !== null && Object.keys(errors).length === 0 && <ErrorAlert error={error} />}
         <div>
           <button type="submit" className="primary">
