@@ -14,6 +14,8 @@ import os
 
 import uvicorn
 
+from config.socket_body import SocketBodyProtocol
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -26,6 +28,7 @@ def main() -> None:
         host=args.host,
         port=args.port,
         lifespan="off",  # Django has no lifespan handlers; clients are created lazily per event loop
+        http=SocketBodyProtocol,  # uvicorn's httptools protocol, letting the tus PATCH read its body from the socket
         ws="websockets",
         proxy_headers=True,  # behind nginx, REMOTE_ADDR becomes the client from X-Forwarded-For ...
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),  # ... only from these proxies

@@ -25,7 +25,7 @@ import tempfile
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property, lru_cache
@@ -35,6 +35,8 @@ from typing import IO, Any, Protocol
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, Storage
 
+from apps.files.behind import Behind
+from apps.files.direct import appender_open
 from apps.files.public import StorageHealth
 
 BLOCK = 1 << 20
@@ -150,17 +152,14 @@ class LocalBackend(StorageBackend):
         self, key: str, state: dict[str, Any], blocks: Iterable[bytes], *, offset: int, length: int, final: bool
     ) -> dict[str, Any]:
         try:
-            handle = self.path(key).open("r+b")
+            appender = appender_open(self.path(key), offset)
         except FileNotFoundError as exc:  # deleted (or terminated) while this chunk was on its way
             raise StorageConflictError(f"{key} no longer exists") from exc
-        with handle as out:
-            out.truncate(offset)
-            out.seek(offset)
-            for block in blocks:
-                out.write(block)
-            out.flush()
-            if self.fsync:
-                os.fdatasync(out.fileno())  # the offset committed next must never run ahead of the disk
+        with closing(appender):
+            with Behind(appender.write, name="files-write") as writing:  # stored while the next block arrives
+                for block in blocks:
+                    writing.put(block)
+            appender.finish(sync=self.fsync)  # the offset committed next must never run ahead of the disk
         return state
 
     def upload_abort(self, key: str, state: dict[str, Any]) -> None:

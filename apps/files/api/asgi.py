@@ -31,8 +31,11 @@ from django.core.handlers.asgi import ASGIHandler
 from django.http import UnreadablePostError
 from django.urls import Resolver404, resolve
 
+from apps.files.storage import Readable
+
 HIGH_WATER = 4 * 1024**2  # bytes received and not yet read, at most (plus one ASGI message)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+SOCKET_BODY = "fip.socket_body"  # config/socket_body.py: the server lets the view read the body from the socket
 
 Scope = dict[str, Any]
 Message = Mapping[str, Any]
@@ -151,6 +154,18 @@ class _AfterBody:
         return {"type": "http.disconnect"}
 
 
+class _FromSocket:
+    """What Django's handler is given as `receive` when the server lets the view read the body from the socket:
+    the body is the server's reader, and no disconnect is heard before the view finds it (its read raises)."""
+
+    def __init__(self, body: Readable) -> None:
+        self.body = body
+
+    async def __call__(self) -> Message:
+        await asyncio.Event().wait()  # never set: Django cancels this listener once the response is sent
+        return {"type": "http.disconnect"}
+
+
 def _headers(scope: Scope) -> dict[str, str]:
     return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", [])}
 
@@ -183,6 +198,11 @@ class BodyStreamingHandler(ASGIHandler):
         if not self.streams(scope):
             await super().handle(scope, receive, send)
             return
+        socket_body = scope.get("extensions", {}).get(SOCKET_BODY)
+        reader = socket_body.claim(self.idle_timeout) if socket_body is not None else None
+        if reader is not None:
+            await super().handle(scope, _FromSocket(reader), send)
+            return
         body = StreamedBody(loop=asyncio.get_running_loop(), high_water=self.high_water, idle_timeout=self.idle_timeout)
         pump = asyncio.create_task(body.pump(receive))
         try:
@@ -193,6 +213,6 @@ class BodyStreamingHandler(ASGIHandler):
                 await pump
 
     async def read_body(self, receive: Receive) -> IO[bytes]:
-        if isinstance(receive, _AfterBody):
+        if isinstance(receive, _AfterBody | _FromSocket):
             return cast(IO[bytes], receive.body)  # read() and close() are all a request uses of it
         return await super().read_body(receive)

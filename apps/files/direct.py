@@ -1,0 +1,106 @@
+"""Appending a tus chunk to a local file, with direct I/O (O_DIRECT) where the filesystem has it.
+
+Every chunk is synced before its offset is committed, so the page cache buys an upload nothing: the bytes are
+copied into freshly allocated cache pages only to be written back at once. On the development VM that copy was the
+slowest and most erratic part of a chunk (a buffered 1 GiB write with one fdatasync: 278 MB/s to 1.7 GB/s within
+minutes; with O_DIRECT: 1.2 GB/s every time; tests/benchmarks/files/README.md). Direct I/O wants the memory
+address, the file offset and the length aligned to the device's blocks, so the bytes are gathered in one
+page-aligned buffer: a chunk that starts inside a block first reads that block's head back from the file, and the
+last partial block is written padded with zeros, then the file is cut to its real end. Where O_DIRECT is refused
+(tmpfs, some network filesystems) the chunk goes through the page cache as before.
+
+Either way, whatever lies past `offset` (left by a chunk that failed before its offset was committed) is cut
+first, and nothing counts as stored before `finish()` returns.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from typing import IO
+
+ALIGN = 4096  # a multiple of every logical block size Linux supports
+RUN = 4 * 1024**2  # bytes gathered per direct write
+
+
+class DirectAppender:
+    """Appends at `offset` of an open O_DIRECT descriptor through an aligned buffer (see the module docstring)."""
+
+    def __init__(self, fd: int, path: str | os.PathLike[str], offset: int) -> None:
+        self._fd = fd
+        self._buffer = mmap.mmap(-1, RUN)  # anonymous mappings are page-aligned
+        self._view = memoryview(self._buffer)
+        os.ftruncate(fd, offset)
+        self._position = offset - offset % ALIGN  # where the buffer's first byte goes in the file
+        self._filled = offset - self._position
+        if self._filled:  # the chunk starts inside a block, whose head is written again with it
+            with open(path, "rb") as head:
+                head.seek(self._position)
+                self._view[: self._filled] = head.read(self._filled)
+
+    def write(self, data: bytes) -> None:
+        source = memoryview(data)
+        while source:
+            take = min(len(source), RUN - self._filled)
+            self._view[self._filled : self._filled + take] = source[:take]
+            self._filled += take
+            source = source[take:]
+            if self._filled == RUN:
+                self._write_out(RUN)
+
+    def _write_out(self, size: int) -> None:
+        done = 0
+        while done < size:
+            done += os.pwrite(self._fd, self._view[done:size], self._position + done)
+        self._position += size
+        self._filled = 0
+
+    def finish(self, *, sync: bool) -> None:
+        end = self._position + self._filled
+        if self._filled:
+            padded = -(-self._filled // ALIGN) * ALIGN
+            self._view[self._filled : padded] = bytes(padded - self._filled)
+            self._write_out(padded)
+            os.ftruncate(self._fd, end)
+        if sync:
+            os.fdatasync(self._fd)  # the file's size, and the device's write cache
+
+    def close(self) -> None:
+        self._view.release()
+        self._buffer.close()
+        os.close(self._fd)
+
+
+class BufferedAppender:
+    """The same through the page cache, for filesystems without direct I/O."""
+
+    def __init__(self, out: IO[bytes], offset: int) -> None:
+        self._out = out
+        out.truncate(offset)
+        out.seek(offset)
+
+    def write(self, data: bytes) -> None:
+        self._out.write(data)
+
+    def finish(self, *, sync: bool) -> None:
+        self._out.flush()
+        if sync:
+            os.fdatasync(self._out.fileno())
+
+    def close(self) -> None:
+        self._out.close()
+
+
+def appender_open(path: str | os.PathLike[str], offset: int) -> DirectAppender | BufferedAppender:
+    """An appender at `offset` of the existing file `path` (FileNotFoundError when it is gone)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_DIRECT)
+    except FileNotFoundError:
+        raise
+    except OSError:  # EINVAL: this filesystem has no direct I/O
+        return BufferedAppender(open(path, "r+b"), offset)  # closed by the caller
+    try:
+        return DirectAppender(fd, path, offset)
+    except BaseException:
+        os.close(fd)
+        raise

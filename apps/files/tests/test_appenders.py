@@ -1,0 +1,164 @@
+"""Appending tus chunks to local files (apps/files/direct.py) and the write-behind thread (apps/files/behind.py).
+
+Both appenders run on the test's temporary directory (the machine's disk, which has direct I/O) and must leave
+exactly the bytes sent, whatever the chunks' alignment."""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from apps.files.behind import Behind
+from apps.files.direct import ALIGN, RUN, BufferedAppender, DirectAppender, appender_open
+
+# sizes that start and end inside blocks, span whole buffers and end exactly on a block
+ODD_CHUNKS = (1, ALIGN - 1, ALIGN + 1, RUN + 3, 2 * RUN, 100, ALIGN)
+
+
+Opener = Callable[[Path, int], "DirectAppender | BufferedAppender"]
+
+
+def _direct(path: Path, offset: int) -> DirectAppender:
+    return DirectAppender(os.open(path, os.O_RDWR | os.O_DIRECT), path, offset)
+
+
+def _buffered(path: Path, offset: int) -> BufferedAppender:
+    return BufferedAppender(path.open("r+b"), offset)
+
+
+@pytest.fixture(params=[_direct, _buffered], ids=["direct", "buffered"])
+def opener(request: pytest.FixtureRequest) -> Opener:
+    return cast(Opener, request.param)
+
+
+def _append(opener: Opener, path: Path, offset: int, data: bytes, pieces: int = 3) -> None:
+    appender = opener(path, offset)
+    try:
+        step = max(1, len(data) // pieces)
+        for start in range(0, len(data), step):
+            appender.write(data[start : start + step])
+        appender.finish(sync=True)
+    finally:
+        appender.close()
+
+
+def test_chunks_of_any_alignment_leave_exactly_the_bytes_sent(opener: Opener, tmp_path: Path) -> None:
+    path = tmp_path / "upload"
+    path.touch()
+    sent = b""
+
+    for size in ODD_CHUNKS:
+        chunk = os.urandom(size)
+        _append(opener, path, len(sent), chunk)
+        sent += chunk
+
+        assert path.stat().st_size == len(sent)
+    assert path.read_bytes() == sent
+
+
+def test_bytes_past_the_offset_left_by_a_failed_chunk_are_cut_first(opener: Opener, tmp_path: Path) -> None:
+    path = tmp_path / "upload"
+    committed, stale = os.urandom(5_000), os.urandom(7_000)
+    path.write_bytes(committed + stale)
+
+    chunk = os.urandom(300)
+    _append(opener, path, len(committed), chunk)
+
+    assert path.read_bytes() == committed + chunk
+
+
+def test_an_empty_finish_keeps_the_file_at_the_offset(opener: Opener, tmp_path: Path) -> None:
+    path = tmp_path / "upload"
+    path.write_bytes(os.urandom(ALIGN + 10))
+
+    _append(opener, path, ALIGN + 3, b"")
+
+    assert path.stat().st_size == ALIGN + 3
+
+
+def test_appends_go_direct_where_the_filesystem_allows_and_through_the_page_cache_where_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "upload"
+    path.touch()
+    real_open = os.open
+
+    def no_direct_io(file: Path, flags: int, *args: int) -> int:  # what tmpfs on older kernels, or NFS, answer
+        if flags & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(file, flags, *args)
+
+    with closing(appender_open(path, 0)) as on_disk:
+        assert isinstance(on_disk, DirectAppender)
+    monkeypatch.setattr(os, "open", no_direct_io)
+    with closing(appender_open(path, 0)) as refused:
+        assert isinstance(refused, BufferedAppender)
+    with pytest.raises(FileNotFoundError):
+        appender_open(tmp_path / "deleted meanwhile", 0)
+
+
+def test_behind_consumes_every_block_in_order_on_another_thread() -> None:
+    seen: list[tuple[bytes, int]] = []
+
+    with Behind(lambda block: seen.append((block, threading.get_ident())), name="test") as behind:
+        for index in range(50):
+            behind.put(bytes([index]))
+
+    assert [block for block, _ in seen] == [bytes([index]) for index in range(50)]
+    assert {thread for _, thread in seen} != {threading.get_ident()}
+
+
+def test_behind_raises_the_consumers_failure_and_stops_consuming() -> None:
+    consumed: list[bytes] = []
+
+    def consume(block: bytes) -> None:
+        if block == b"bad":
+            raise OSError(28, "No space left on device")
+        consumed.append(block)
+
+    with pytest.raises(OSError, match="No space left"), Behind(consume, name="test", depth=1) as behind:
+        for block in (b"a", b"bad", *[b"late"] * 20):
+            behind.put(block)
+
+    assert consumed == [b"a"]
+
+
+def test_behind_lets_the_producers_error_through_and_drops_what_waits() -> None:
+    release = threading.Event()
+    consumed: list[bytes] = []
+
+    def consume(block: bytes) -> None:
+        release.wait(5)
+        consumed.append(block)
+
+    with pytest.raises(ValueError, match="body broke off"), Behind(consume, name="test", depth=3) as behind:
+        for block in (b"1", b"2", b"3"):
+            behind.put(block)
+        release.set()
+        raise ValueError("body broke off")
+
+    assert len(consumed) <= 1  # the one being consumed when the error came; the waiting ones are dropped
+
+
+def test_behind_holds_the_producer_once_depth_blocks_wait() -> None:
+    release = threading.Event()
+    behind = Behind(lambda block: release.wait(5), name="test", depth=2)
+    with behind:
+        behind.put(b"taken by the consumer")
+        behind.put(b"waiting 1")
+        behind.put(b"waiting 2")
+        extra = threading.Thread(target=behind.put, args=(b"one too many",))
+        extra.start()
+        extra.join(0.3)
+
+        assert extra.is_alive()
+        release.set()
+        extra.join(5)
+        assert not extra.is_alive()
