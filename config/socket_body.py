@@ -19,9 +19,10 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import httptools
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 EXTENSION = "fip.socket_body"
@@ -80,11 +81,26 @@ class SocketBodyReader:
             self._sock = None
 
 
+class _HeldFlow:
+    """A cycle's flow control while its body is read from the socket: reading stays paused whoever asks (uvicorn's
+    receive() resumes it); everything else is the connection's own flow control."""
+
+    def __init__(self, flow: FlowControl) -> None:
+        self._flow = flow
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._flow, name)
+
+    def resume_reading(self) -> None:
+        pass
+
+
 class SocketBody:
     """The `fip.socket_body` extension of one request: `claim(idle_timeout)` on the event loop, before any receive."""
 
     def __init__(self, protocol: SocketBodyProtocol, cycle: RequestResponseCycle, length: int) -> None:
         self._protocol, self._cycle, self._length = protocol, cycle, length
+        self._claimed = False
 
     def claim(self, idle_timeout: float) -> SocketBodyReader | None:
         """A reader of the rest of the body that gives up after `idle_timeout` seconds without a byte, or None when
@@ -93,11 +109,13 @@ class SocketBody:
         protocol, cycle = self._protocol, self._cycle
         current = protocol.cycle is cycle and cycle.more_body and not cycle.disconnected
         left = self._length - protocol.body_parsed
-        if not current or left <= 0 or protocol.transport.is_closing():
+        if self._claimed or not current or left <= 0 or protocol.transport.is_closing():
             return None
+        self._claimed = True
         sock = socket.socket(fileno=os.dup(protocol.transport.get_extra_info("socket").fileno()))
         sock.settimeout(idle_timeout)
         protocol.flow.pause_reading()
+        cycle.flow = cast(FlowControl, _HeldFlow(protocol.flow))  # receive() must not resume reading
         if cycle.waiting_for_100_continue:
             protocol.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             cycle.waiting_for_100_continue = False
@@ -134,6 +152,10 @@ class SocketBodyProtocol(HttpToolsProtocol):
         self.body_parsed += len(body)
         super().on_body(body)
 
+    def shutdown(self) -> None:
+        self._keep_alive_after = False  # a claimed body read to its end must not undo the close asked for here
+        super().shutdown()
+
     def socket_body_claimed(self, cycle: RequestResponseCycle) -> None:
         """Until the body is read to its end, the connection ends with this response."""
         self._keep_alive_after, cycle.keep_alive = cycle.keep_alive, False
@@ -144,6 +166,7 @@ class SocketBodyProtocol(HttpToolsProtocol):
             return
         self.parser = httptools.HttpRequestParser(self)
         self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
+        self.cycle.flow = self.flow
         self.cycle.more_body = False
         if not self.cycle.response_started:  # reading resumes when the response is complete, as for any request
             self.cycle.keep_alive = self._keep_alive_after
