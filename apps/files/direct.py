@@ -20,7 +20,7 @@ import os
 from typing import IO
 
 ALIGN = 4096  # a multiple of every logical block size Linux supports
-RUN = 4 * 1024**2  # bytes gathered per direct write
+RUN = 1024**2  # bytes per direct write; little is left to write once the last byte is in (4 MiB was ~20% slower)
 
 
 class DirectAppender:

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.files.behind import Behind
 from apps.files.errors import ForbiddenError, LengthRequiredError, PayloadTooLargeError, QuotaExceededError
 from apps.files.hashing import ResumableSha256, resumable_sha256_available
 from apps.files.models import DB, FileKind, FileStatus, StorageAccount, UploadedFile
@@ -174,6 +175,16 @@ class _Body:
         self.stream, self.length, self.hasher = stream, length, hasher
 
     def __iter__(self) -> Iterator[bytes]:
+        if self.hasher is None:
+            yield from self._blocks()
+            return
+        # hashed on a thread of its own, beside receiving and writing; complete once the storage has taken every block
+        with Behind(self.hasher.update, name="files-sha256") as hashing:
+            for block in self._blocks():
+                hashing.put(block)
+                yield block
+
+    def _blocks(self) -> Iterator[bytes]:
         left = self.length
         while left > 0:
             try:
@@ -188,8 +199,6 @@ class _Body:
                     f"The request body ended after {self.length - left} of the {self.length} bytes announced; "
                     "nothing of it was kept. Resume from HEAD's offset."
                 )
-            if self.hasher is not None:
-                self.hasher.update(block)
             left -= len(block)
             yield block
 
