@@ -6,9 +6,12 @@ the disk, is the limit (tests/benchmarks/files/README.md). With this protocol a 
 carries the ASGI scope extension `fip.socket_body`; an application that wants the body on a worker thread calls
 `claim()` on the event loop before it receives anything and gets a reader whose `read(size)` takes the bytes
 straight from the socket (whatever the parser had already buffered first). The event loop stops reading this
-connection meanwhile, and once the last byte is read it hands the connection back to the HTTP parser for the
-next request. A body the application does not read to its end ends the connection after the response instead
-(the parser cannot know where the next request would begin).
+connection meanwhile, and once the last byte is read it hands the connection back to a fresh HTTP parser for
+the next request. A body the application answers without reading to its end (a refusal) is read and thrown away
+on the event loop after the response, as uvicorn does for any request, so the client sees the answer and the
+connection stays usable; one whose reading failed (the client went silent) ends the connection with the response.
+When the request ends while its worker thread still waits for bytes (the server shutting down), the wait is
+broken off: the body is not read on behind the request's back.
 
 Never offered over TLS (the socket holds ciphertext), for chunked bodies, or for a request whose whole body has
 already been parsed; an application that does not claim the extension sees plain ASGI.
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any, cast
 
 import httptools
@@ -28,6 +33,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 EXTENSION = "fip.socket_body"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 READ_ALL_BLOCK = 1 << 20
+FINISHED = "The request has finished."
 
 
 class SocketBodyError(OSError):
@@ -36,11 +42,17 @@ class SocketBodyError(OSError):
 
 class SocketBodyReader:
     """A request body read on one worker thread from our own descriptor of the connection (closing it never closes
-    uvicorn's), never past the announced length; `done()` is called once the last byte is read."""
+    uvicorn's), never past the announced length. The protocol is told on the event loop when the last byte is read
+    (`done`) or reading failed (`failed`); `release()` ends the reader from the event loop."""
 
-    def __init__(self, sock: socket.socket, prefix: bytes, left: int, done: Callable[[], object]) -> None:
+    def __init__(
+        self, sock: socket.socket, prefix: bytes, left: int, *, done: Callable[[], object], failed: Callable[[], object]
+    ) -> None:
         self._sock: socket.socket | None = sock
-        self._prefix, self._left, self._done = prefix, left, done
+        self._prefix, self._left = prefix, left
+        self._done, self._failed = done, failed
+        self._lock = threading.Lock()  # between the reading thread and release() on the event loop
+        self._reading = False
         self._failure = ""
 
     def read(self, size: int | None = -1) -> bytes:
@@ -52,30 +64,58 @@ class SocketBodyReader:
             return block
         if self._left == 0 or size == 0:
             return b""
-        if self._failure or self._sock is None:
-            raise SocketBodyError(self._failure or "The request has finished.")
+        with self._lock:
+            if self._sock is None:
+                raise SocketBodyError(self._failure or FINISHED)
+            sock, self._reading = self._sock, True
+        block, failure = b"", ""
         try:
-            block = self._sock.recv(min(size, self._left))
+            block = sock.recv(min(size, self._left))
         except TimeoutError:
-            self._failure = f"No bytes of the body arrived for {self._sock.gettimeout():g} s."
+            failure = f"No bytes of the body arrived for {sock.gettimeout():g} s."
         except OSError as exc:
-            self._failure = f"The body could not be received ({exc.__class__.__name__})."
+            failure = f"The body could not be received ({exc.__class__.__name__})."
         else:
-            if not block:
-                self._failure = "The client went away before sending the whole body."
-        if self._failure:
-            self.close()
-            raise SocketBodyError(self._failure)
-        self._left -= len(block)
+            failure = "" if block else "The client went away before sending the whole body."
+        with self._lock:
+            self._reading = False
+            failure = self._failure or failure  # released meanwhile: whatever recv returned is not the body's
+            if not failure:
+                self._left -= len(block)
+            if failure or self._left == 0:
+                self._failure = failure
+                self._close()
+        if failure:
+            self._failed()
+            raise SocketBodyError(failure)
         if self._left == 0:
-            self.close()
             self._done()
         return block
+
+    def release(self) -> int | None:
+        """On the event loop, once the request no longer needs its body: the body bytes still unread in the
+        socket, or None when the connection cannot carry another request (reading failed, or a thread is still
+        waiting in recv(): that wait is broken off and it fails)."""
+        with self._lock:
+            if self._reading and self._sock is not None:
+                self._failure = FINISHED
+                with suppress(OSError):
+                    self._sock.shutdown(socket.SHUT_RD)  # wakes the waiting recv(), which closes the descriptor
+                return None
+            failed = bool(self._failure)
+            self._failure = self._failure or FINISHED
+            self._close()
+            return None if failed else self._left
 
     def readable(self) -> bool:
         return True
 
     def close(self) -> None:
+        with self._lock:
+            if not self._reading:
+                self._close()
+
+    def _close(self) -> None:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -103,16 +143,21 @@ class SocketBody:
         self._claimed = False
 
     def claim(self, idle_timeout: float) -> SocketBodyReader | None:
-        """A reader of the rest of the body that gives up after `idle_timeout` seconds without a byte, or None when
-        the body cannot be read from the socket (any more): plain ASGI then. After a claim, the request's ASGI
+        """A reader of the rest of the body that gives up after `idle_timeout` (> 0) seconds without a byte, or None
+        when the body cannot be read from the socket (any more): plain ASGI then. After a claim, the request's ASGI
         `receive` delivers no body."""
+        if not idle_timeout > 0:
+            raise ValueError(f"idle_timeout must be a positive number of seconds, not {idle_timeout!r}")
         protocol, cycle = self._protocol, self._cycle
         current = protocol.cycle is cycle and cycle.more_body and not cycle.disconnected
         left = self._length - protocol.body_parsed
         if self._claimed or not current or left <= 0 or protocol.transport.is_closing():
             return None
+        try:
+            sock = socket.socket(fileno=os.dup(protocol.transport.get_extra_info("socket").fileno()))
+        except OSError:  # out of descriptors: plain ASGI still works
+            return None
         self._claimed = True
-        sock = socket.socket(fileno=os.dup(protocol.transport.get_extra_info("socket").fileno()))
         sock.settimeout(idle_timeout)
         protocol.flow.pause_reading()
         cycle.flow = cast(FlowControl, _HeldFlow(protocol.flow))  # receive() must not resume reading
@@ -120,16 +165,23 @@ class SocketBody:
             protocol.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             cycle.waiting_for_100_continue = False
         prefix, cycle.body = bytes(cycle.body), bytearray()
-        protocol.socket_body_claimed(cycle)
-        loop = protocol.loop
-        return SocketBodyReader(sock, prefix, left, lambda: loop.call_soon_threadsafe(protocol.socket_body_done))
+        reader = SocketBodyReader(
+            sock,
+            prefix,
+            left,
+            done=lambda: protocol.soon(protocol.socket_body_done),
+            failed=lambda: protocol.soon(protocol.socket_body_failed),
+        )
+        protocol.reader = reader
+        return reader
 
 
 class SocketBodyProtocol(HttpToolsProtocol):
     """HttpToolsProtocol offering `fip.socket_body` (see the module docstring)."""
 
     body_parsed = 0  # body bytes of the current request the parser has seen
-    _keep_alive_after = False  # the claimed request's keep-alive, restored once its body is read to the end
+    reader: SocketBodyReader | None = None  # the claimed body being read, until it is read or released
+    _discard = 0  # bytes of a released body still to come and be thrown away before the next request
 
     def on_headers_complete(self) -> None:
         self.body_parsed = 0
@@ -152,22 +204,54 @@ class SocketBodyProtocol(HttpToolsProtocol):
         self.body_parsed += len(body)
         super().on_body(body)
 
-    def shutdown(self) -> None:
-        self._keep_alive_after = False  # a claimed body read to its end must not undo the close asked for here
-        super().shutdown()
+    def data_received(self, data: bytes) -> None:
+        if self._discard:  # the rest of a body answered without being read
+            taken = min(self._discard, len(data))
+            self._discard -= taken
+            data = data[taken:]
+            if not data:
+                self._unset_keepalive_if_required()
+                return
+        super().data_received(data)
 
-    def socket_body_claimed(self, cycle: RequestResponseCycle) -> None:
-        """Until the body is read to its end, the connection ends with this response."""
-        self._keep_alive_after, cycle.keep_alive = cycle.keep_alive, False
+    def soon(self, callback: Callable[[], object]) -> None:
+        """`callback` on the event loop, from the reading thread; nothing when the loop has closed meanwhile."""
+        with suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(callback)
 
     def socket_body_done(self) -> None:
         """The claimed body was read to its end (on the event loop): the next bytes are a new request."""
+        self.reader = None
         if self.parser is None or self.transport.is_closing():
             return
-        self.parser = httptools.HttpRequestParser(self)
-        self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
+        self._parser_renew()
         self.cycle.flow = self.flow
         self.cycle.more_body = False
-        if not self.cycle.response_started:  # reading resumes when the response is complete, as for any request
-            self.cycle.keep_alive = self._keep_alive_after
         self.cycle.message_event.set()
+
+    def socket_body_failed(self) -> None:
+        """Reading the claimed body failed: where the next request would begin is unknown, so the connection ends
+        with this response."""
+        if self.cycle is not None and not self.cycle.response_started:
+            self.cycle.keep_alive = False
+
+    def on_response_complete(self) -> None:
+        reader, self.reader = self.reader, None
+        if reader is not None and not self.transport.is_closing():
+            self.cycle.flow = self.flow
+            unread = reader.release()
+            if unread is None:
+                self.transport.close()
+            elif unread:
+                self._discard = unread
+                self._parser_renew()
+        super().on_response_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.reader is not None:
+            self.reader.release()  # a thread waiting for bytes of this connection stops waiting
+        super().connection_lost(exc)
+
+    def _parser_renew(self) -> None:
+        self.parser = httptools.HttpRequestParser(self)
+        self.parser.set_dangerous_leniencies(lenient_data_after_close=True)

@@ -5,9 +5,11 @@ copied into freshly allocated cache pages only to be written back at once. On th
 slowest and most erratic part of a chunk (a buffered 1 GiB write with one fdatasync: 278 MB/s to 1.7 GB/s within
 minutes; with O_DIRECT: 1.2 GB/s every time; tests/benchmarks/files/README.md). Direct I/O wants the memory
 address, the file offset and the length aligned to the device's blocks, so the bytes are gathered in one
-page-aligned buffer: a chunk that starts inside a block first reads that block's head back from the file, and the
-last partial block is written padded with zeros, then the file is cut to its real end. Where O_DIRECT is refused
-(tmpfs, some network filesystems) the chunk goes through the page cache as before.
+page-aligned buffer: a chunk that starts inside a block first reads that block's head back from the file (those
+bytes are committed and written again unchanged), and the last partial block goes through the page cache, so
+nothing is ever written past the chunk's own bytes (a writer whose lease ran out must not pad or cut what a newer
+one committed). Where O_DIRECT is refused (tmpfs, some network filesystems) the chunk goes through the page cache
+as before.
 
 Either way, whatever lies past `offset` (left by a chunk that failed before its offset was committed) is cut
 first, and nothing counts as stored before `finish()` returns.
@@ -15,6 +17,7 @@ first, and nothing counts as stored before `finish()` returns.
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 from typing import IO
@@ -27,16 +30,21 @@ class DirectAppender:
     """Appends at `offset` of an open O_DIRECT descriptor through an aligned buffer (see the module docstring)."""
 
     def __init__(self, fd: int, path: str | os.PathLike[str], offset: int) -> None:
-        self._fd = fd
+        self._fd, self._path = fd, path
         self._buffer = mmap.mmap(-1, RUN)  # anonymous mappings are page-aligned
         self._view = memoryview(self._buffer)
         os.ftruncate(fd, offset)
         self._position = offset - offset % ALIGN  # where the buffer's first byte goes in the file
         self._filled = offset - self._position
         if self._filled:  # the chunk starts inside a block, whose head is written again with it
-            with open(path, "rb") as head:
-                head.seek(self._position)
-                self._view[: self._filled] = head.read(self._filled)
+            plain = os.open(path, os.O_RDONLY)
+            try:
+                head = os.pread(plain, self._filled, self._position)
+            finally:
+                os.close(plain)
+            if len(head) != self._filled:
+                raise FileNotFoundError(f"{path} was cut while a chunk was being appended")
+            self._view[: self._filled] = head
 
     def write(self, data: bytes) -> None:
         source = memoryview(data)
@@ -49,26 +57,31 @@ class DirectAppender:
                 self._write_out(RUN)
 
     def _write_out(self, size: int) -> None:
-        done = 0
-        while done < size:
-            done += os.pwrite(self._fd, self._view[done:size], self._position + done)
+        if os.pwrite(self._fd, self._view[:size], self._position) != size:  # a regular file writes short when full
+            raise OSError(errno.ENOSPC, "No space left on device", str(self._path))
         self._position += size
         self._filled = 0
 
     def finish(self, *, sync: bool) -> None:
-        end = self._position + self._filled
-        if self._filled:
-            padded = -(-self._filled // ALIGN) * ALIGN
-            self._view[self._filled : padded] = bytes(padded - self._filled)
-            self._write_out(padded)
-            os.ftruncate(self._fd, end)
-        if sync:
-            os.fdatasync(self._fd)  # the file's size, and the device's write cache
+        whole = self._filled - self._filled % ALIGN
+        tail = bytes(self._view[whole : self._filled])
+        if whole:
+            self._write_out(whole)
+        plain = os.open(self._path, os.O_WRONLY)  # the last partial block, through the page cache, unpadded
+        try:
+            if tail and os.pwrite(plain, tail, self._position) != len(tail):
+                raise OSError(errno.ENOSPC, "No space left on device", str(self._path))
+            if sync:
+                os.fdatasync(plain)  # the tail, the file's size, and the device's write cache
+        finally:
+            os.close(plain)
 
     def close(self) -> None:
-        self._view.release()
-        self._buffer.close()
-        os.close(self._fd)
+        try:
+            self._view.release()
+            self._buffer.close()
+        finally:
+            os.close(self._fd)
 
 
 class BufferedAppender:

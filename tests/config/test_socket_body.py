@@ -61,6 +61,11 @@ def _digest(reader: SocketBodyReader) -> Message:
     return {"length": length, "sha256": sha.hexdigest(), "first_read": first}
 
 
+def _timed(read: Callable[[SocketBodyReader], Message], reader: SocketBodyReader) -> Message:
+    started = time.monotonic()
+    return {**read(reader), "seconds": time.monotonic() - started}
+
+
 async def _received(receive: Receive) -> bytes:
     """The body through plain ASGI."""
     parts = []
@@ -75,13 +80,14 @@ def _app(
     outcomes: queue.Queue[Message], claims: queue.Queue[str]
 ) -> Callable[[Message, Receive, Send], Awaitable[None]]:
     """Claims the body when offered (after `?wait=` seconds, with `?idle=` as idle timeout) and reads it on a thread;
-    /refuse claims and answers 413 without reading; `?listen=1` also awaits receive() while the thread reads."""
+    /refuse claims and answers 413 without reading; /abandon answers while its thread still reads; `?listen=1` also
+    awaits receive() while the thread reads."""
 
     async def app(scope: Message, receive: Receive, send: Send) -> None:
         query = dict(parse_qsl(scope["query_string"].decode()))
         socket_body = scope.get("extensions", {}).get(EXTENSION)
         outcome: Message = {"method": scope["method"], "offered": socket_body is not None}
-        status, reader = 200, None
+        status, reader, abandoned = 200, None, None
         try:
             await asyncio.sleep(float(query.get("wait", 0)))
             reader = socket_body.claim(float(query.get("idle", 5))) if socket_body is not None else None
@@ -92,6 +98,11 @@ def _app(
             elif scope["path"] == "/refuse":
                 claims.put(scope["path"])
                 status = 413
+            elif scope["path"] == "/abandon":  # answers while its thread still waits for the body
+                claims.put(scope["path"])
+                abandoned = asyncio.ensure_future(asyncio.to_thread(_timed, _digest, reader))
+                await asyncio.sleep(0.3)
+                status = 202
             else:
                 claims.put(scope["path"])
                 if socket_body.claim(5.0) is not None:  # one reader per body: no expected outcome has this key
@@ -108,7 +119,10 @@ def _app(
             await send({"type": "http.response.body", "body": payload})
         finally:
             if reader is not None:
-                reader.close()  # as Django closes the request's body once the response is sent
+                reader.close()  # as Django closes the request's body once the response is sent ...
+                reader.release()  # ... and apps/files/api/asgi.py releases it, even when cancelled
+            if abandoned is not None:
+                outcome.update(await abandoned)
             outcomes.put(outcome)
 
     return app
@@ -283,17 +297,39 @@ def test_expect_100_continue_is_answered_by_the_claim_and_the_body_then_arrives(
 # --- bodies not read to their end ----------------------------------------------------------------------------------
 
 
-def test_an_answer_without_reading_the_claimed_body_closes_the_connection(served: Served) -> None:
-    """Nobody knows where the next request would begin in the unread body, so the response says so and the server
-    closes the connection instead of waiting for the rest."""
+def test_an_answer_without_reading_the_claimed_body_reaches_the_client_and_the_connection_serves_on(
+    served: Served,
+) -> None:
+    """A refusal (a tus 409 or 401) must reach a client that is still sending: the unread rest of the body is
+    thrown away after the response, instead of the connection being cut with the bytes unread (a reset, in which
+    the client never sees the status), and the next request on the connection is answered."""
+    body = os.urandom(24 * MiB)
     with _connect(served) as sock, sock.makefile("rb") as stream:
-        sock.sendall(_head("POST", "/refuse", 10 * MiB) + b"x" * 1000)
-        response = _response(stream)
-        after = stream.read()
+        sock.sendall(_head("POST", "/refuse", len(body)))
+        _send_in_pieces(sock, body)  # blocks until the server has taken it all, after answering
+        refused = _response(stream)
+        sock.sendall(_head("GET", "/after"))
+        after = _response(stream)
 
-    assert (response.status, response.json()) == (413, {"method": "POST", "offered": True, "claimed": True})
-    assert response.headers["connection"] == "close"
-    assert after == b""  # the server closed the connection
+    assert (refused.status, refused.json()) == (413, {"method": "POST", "offered": True, "claimed": True})
+    assert "connection" not in refused.headers
+    assert after.json() == {"method": "GET", "offered": False, "claimed": False, **_seen(b"")}
+
+
+def test_a_read_still_waiting_when_the_request_ends_is_broken_off_and_its_descriptor_closed(served: Served) -> None:
+    """Django does not wait for a view's thread when a request is cancelled (a server shutting down); releasing
+    the reader must wake a thread waiting in recv() at once, not after the idle timeout, and close our descriptor
+    of the connection."""
+    descriptors = len(os.listdir("/proc/self/fd"))
+    with _connect(served) as sock, sock.makefile("rb") as stream:
+        sock.sendall(_head("POST", "/abandon?idle=30", MiB) + b"x" * 1000)
+        response = _response(stream)
+        abandoned = served.outcome()
+
+    assert response.status == 202
+    assert abandoned["error"] == "The request has finished."
+    assert abandoned["seconds"] < 5
+    assert len(os.listdir("/proc/self/fd")) <= descriptors
 
 
 def test_a_client_going_away_mid_body_fails_the_read_and_the_server_serves_on(served: Served) -> None:

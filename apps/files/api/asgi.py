@@ -201,7 +201,10 @@ class BodyStreamingHandler(ASGIHandler):
         socket_body = scope.get("extensions", {}).get(SOCKET_BODY)
         reader = socket_body.claim(self.idle_timeout) if socket_body is not None else None
         if reader is not None:
-            await super().handle(scope, _FromSocket(reader), send)
+            try:
+                await super().handle(scope, _FromSocket(reader), send)
+            finally:  # also when cancelled (a shutdown): the view's thread must not go on reading the socket
+                reader.release()
             return
         body = StreamedBody(loop=asyncio.get_running_loop(), high_water=self.high_water, idle_timeout=self.idle_timeout)
         pump = asyncio.create_task(body.pump(receive))

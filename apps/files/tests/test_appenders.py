@@ -74,6 +74,24 @@ def test_bytes_past_the_offset_left_by_a_failed_chunk_are_cut_first(opener: Open
     assert path.read_bytes() == committed + chunk
 
 
+def test_a_writer_finishing_late_never_pads_or_cuts_what_a_newer_writer_committed(
+    opener: Opener, tmp_path: Path
+) -> None:
+    """A PATCH whose lease ran out may still finish after a newer PATCH at the same offset committed more: it
+    writes the same bytes of the same upload, and must write nothing else (no zero padding, no truncation)."""
+    path = tmp_path / "upload"
+    committed, data = os.urandom(ALIGN + 100), os.urandom(3 * ALIGN + 7)
+    path.write_bytes(committed)
+    stale = opener(path, len(committed))
+    stale.write(data[:50])
+
+    _append(opener, path, len(committed), data)
+    stale.finish(sync=True)
+    stale.close()
+
+    assert path.read_bytes() == committed + data
+
+
 def test_an_empty_finish_keeps_the_file_at_the_offset(opener: Opener, tmp_path: Path) -> None:
     path = tmp_path / "upload"
     path.write_bytes(os.urandom(ALIGN + 10))
@@ -131,20 +149,23 @@ def test_behind_raises_the_consumers_failure_and_stops_consuming() -> None:
 
 
 def test_behind_lets_the_producers_error_through_and_drops_what_waits() -> None:
-    release = threading.Event()
+    busy, release = threading.Event(), threading.Event()
     consumed: list[bytes] = []
 
     def consume(block: bytes) -> None:
+        busy.set()
         release.wait(5)
         consumed.append(block)
 
+    threading.Timer(0.2, release.set).start()  # the consumer is let go only once the error is on its way
     with pytest.raises(ValueError, match="body broke off"), Behind(consume, name="test", depth=3) as behind:
-        for block in (b"1", b"2", b"3"):
+        behind.put(b"1")
+        busy.wait(5)
+        for block in (b"2", b"3"):
             behind.put(block)
-        release.set()
         raise ValueError("body broke off")
 
-    assert len(consumed) <= 1  # the one being consumed when the error came; the waiting ones are dropped
+    assert consumed == [b"1"]  # the block being consumed when the error came; the waiting ones are dropped
 
 
 def test_behind_holds_the_producer_once_depth_blocks_wait() -> None:

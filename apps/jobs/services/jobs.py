@@ -170,7 +170,10 @@ def job_cancel(*, job: ImputationJob, actor: Actor) -> ImputationJob:
         elif locked.cancel_requested_at is None:
             locked.cancel_requested_at = timezone.now()
             locked.next_action_at = timezone.now()
-            locked.save(using=DB, update_fields=["cancel_requested_at", "next_action_at", "updated_at"])
+            # a job sent nowhere is cancelled by its next step without a token: a pause (its step's, made just
+            # before this cancel while it still held the lease) must not keep the dispatcher away from it
+            locked.auth_paused = locked.auth_paused and not locked.sent_nowhere
+            locked.save(using=DB, update_fields=["cancel_requested_at", "next_action_at", "auth_paused", "updated_at"])
     job.refresh_from_db(using=DB)
     if job.status not in TERMINAL:
         _advance_on_commit(job)

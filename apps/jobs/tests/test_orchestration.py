@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import subprocess
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -282,15 +283,35 @@ def test_a_job_cancelled_while_its_step_finds_no_token_is_cancelled_not_left_pau
     assert [notice["title"] for notice in notices if "token" in notice["title"]] == []
 
 
+def _paused_for_a_token(world: Callable[..., tuple[ImputationJob, int]], users: UsersStub) -> tuple[ImputationJob, int]:
+    """A job whose owner has no token, stepped until it is paused for one."""
+    job, owner = world()
+    del users.tokens[(owner, job.service_id or 0)]
+    return drive(job, until=lambda j: j.auth_paused, steps=2), owner
+
+
 def test_a_job_paused_for_a_token_is_cancelled_at_once(
     world: Callable[..., tuple[ImputationJob, int]], users: UsersStub
 ) -> None:
-    job, owner = world()
-    del users.tokens[(owner, job.service_id or 0)]
-    job = drive(job, until=lambda j: j.auth_paused, steps=2)
+    job, owner = _paused_for_a_token(world, users)
 
     job = job_cancel(job=job, actor=Actor(id=owner))
 
+    assert (job.status, job.message, job.external_job_id) == ("cancelled", "Cancelled before submission.", "")
+
+
+def test_a_job_cancelled_just_after_its_step_paused_it_but_before_the_step_let_go_is_cancelled(
+    world: Callable[..., tuple[ImputationJob, int]], users: UsersStub
+) -> None:
+    # given a job just paused for a token by a step that still holds the lease (its worker is about to let go)
+    job, owner = _paused_for_a_token(world, users)
+    held = timezone.now() + timedelta(seconds=60)
+    ImputationJob.objects.using(DB).filter(pk=job.pk).update(lease_until=held, lease_token="the-step")
+    # when the owner cancels it then, and the step lets go of the lease
+    job_cancel(job=ImputationJob.objects.using(DB).get(pk=job.pk), actor=Actor(id=owner))
+    ImputationJob.objects.using(DB).filter(pk=job.pk).update(lease_until=None, lease_token="")
+    # then the next dispatch cancels it without a token, instead of the pause hiding it from the dispatcher
+    job = drive(job, until=lambda j: j.status == "cancelled", steps=3)
     assert (job.status, job.message, job.external_job_id) == ("cancelled", "Cancelled before submission.", "")
 
 
