@@ -306,6 +306,8 @@ FILES_TUS_MAX_CHUNK_BYTES = env.int("FILES_TUS_MAX_CHUNK_BYTES", default=64 * 10
 FILES_UPLOAD_LEASE_SECONDS = env.int("FILES_UPLOAD_LEASE_SECONDS", default=300)  # a PATCH's hold on its upload
 # a PATCH body streams to storage as it arrives (apps/files/api/asgi.py); one silent this long fails and lets go
 FILES_TUS_BODY_IDLE_SECONDS = env.float("FILES_TUS_BODY_IDLE_SECONDS", default=30.0)
+if not FILES_TUS_BODY_IDLE_SECONDS > 0:  # a socket timeout of 0 would fail every read, a negative one raise
+    raise ImproperlyConfigured(f"FILES_TUS_BODY_IDLE_SECONDS must be positive, not {FILES_TUS_BODY_IDLE_SECONDS:g}")
 FILES_UPLOAD_EXPIRY_HOURS = env.int("FILES_UPLOAD_EXPIRY_HOURS", default=24)  # after the last chunk: abandoned
 FILES_INPUT_RETENTION_DAYS = env.int("FILES_INPUT_RETENTION_DAYS", default=30)  # 0: inputs are kept until deleted
 FILES_ORPHAN_GRACE_HOURS = env.int("FILES_ORPHAN_GRACE_HOURS", default=24)  # unowned objects kept this long

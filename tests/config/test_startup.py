@@ -154,6 +154,14 @@ def test_an_unknown_profile_names_the_allowed_ones(tmp_path: Path) -> None:
     )
 
 
+def test_an_idle_timeout_for_upload_bodies_that_is_not_positive_stops_the_start(tmp_path: Path) -> None:
+    result = _run(["manage.py", "check"], tmp_path, FILES_TUS_BODY_IDLE_SECONDS="0")
+
+    assert _failure(result) == (
+        "django.core.exceptions.ImproperlyConfigured: FILES_TUS_BODY_IDLE_SECONDS must be positive, not 0"
+    )
+
+
 def test_a_malformed_vault_key_stops_any_profile_without_repeating_it(tmp_path: Path) -> None:
     result = _run(["manage.py", "check"], tmp_path, USERS_VAULT_KEYS=f"{Fernet.generate_key().decode()},not-a-key")
 
