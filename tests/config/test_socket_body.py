@@ -229,23 +229,10 @@ def test_a_large_claimed_body_arrives_whole_and_the_connection_serves_the_next_r
         sock.sendall(_head("GET", "/after"))
         third_response = _response(stream)
 
-    assert first_response.status == 200
-    assert first_response.json() == {
-        "method": "PUT",
-        "offered": True,
-        "claimed": True,
-        "first_read": ANY,
-        **_seen(first),
-    }
-    assert "connection" not in first_response.headers
-    assert second_response.json() == {
-        "method": "PATCH",
-        "offered": True,
-        "claimed": True,
-        "first_read": ANY,
-        **_seen(second),
-    }
-    assert "connection" not in second_response.headers
+    for method, response, body in (("PUT", first_response, first), ("PATCH", second_response, second)):
+        assert response.status == 200
+        assert response.json() == {"method": method, "offered": True, "claimed": True, "first_read": ANY, **_seen(body)}
+        assert "connection" not in response.headers
     assert third_response.json() == {"method": "GET", "offered": False, "claimed": False, **_seen(b"")}
 
 

@@ -5,9 +5,11 @@ middleware or view runs, so a PATCH's bytes were received, written to the spool,
 storage one step after the other. For a view that opts in (a class method `streams_request_body(method, headers)`
 answering True), this handler gives the request a body that fills while the view reads it instead: a task on the
 event loop pumps the `http.request` messages into a small bounded buffer and `read()`, on the view's worker
-thread, takes them out. Receiving and storing overlap, nothing is spooled, and everything else is as before: the
-middleware (the gateway's edge checks included), authentication and the view's own checks run unchanged, and the
-view is the same one the WSGI path and the test client call.
+thread, takes them out. Where the server offers it (config/socket_body.py, our uvicorn protocol), the view's
+thread reads the body straight from the socket instead, with no messages and no pump at all (ADR 0007); the pump
+is the fallback for any other server. Receiving and storing overlap, nothing is spooled, and everything else is
+as before: the middleware (the gateway's edge checks included), authentication and the view's own checks run
+unchanged, and the view is the same one the WSGI path and the test client call.
 
 Memory stays bounded: the pump stops asking for messages while HIGH_WATER bytes wait, so the server stops reading
 the socket (uvicorn's flow control). A client that vanishes mid-body makes `read()` raise UnreadablePostError
