@@ -26,6 +26,7 @@ CONTEXT_ALIASES = ("users", "registry", "jobs", "files", "notifications", "monit
 ALIASES = (*CONTEXT_ALIASES, "legacy")
 NODE_ALIAS = "node"  # the reference imputation node: always its own database, never required by a profile
 DATABASE_ALIASES = (*ALIASES, NODE_ALIAS)  # every alias `databases()` configures (besides the empty default)
+SQLITE_CONNECTION_SECONDS = 600  # how long an embedded database connection is reused (Django's CONN_MAX_AGE)
 INSECURE_SECRET_PREFIXES = ("django-insecure", "change-me", "change_me", "changeme", "replace-me")
 
 
@@ -37,18 +38,12 @@ def databases(profile: str, env: environ.Env, var_dir: Path) -> dict[str, dict[s
         name = f"DATABASE_URL_{alias.upper()}"
         if profile == "embedded":
             (var_dir / "db").mkdir(parents=True, exist_ok=True)
-            config: dict[str, Any] = {
-                "ENGINE": "django.db.backends.sqlite3",
-                "NAME": str(var_dir / "db" / f"{alias}.sqlite3"),
-                "OPTIONS": {
-                    "timeout": 20,
-                    "transaction_mode": "IMMEDIATE",
-                    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-                },
-            }
+            config: dict[str, Any] = sqlite_database(var_dir / "db" / f"{alias}.sqlite3")
         elif name in os.environ:
             config = env.db_url(name)
-            config.update(CONN_MAX_AGE=0)  # persistent connections and ASGI do not mix
+            # closed after each request: request threads are pooled (apps/kernel/request_threads.py), but a
+            # PostgreSQL connection per warm thread and context would outnumber what a small server allows
+            config.update(CONN_MAX_AGE=0)
         else:
             missing.append(name)
             continue
@@ -60,6 +55,21 @@ def databases(profile: str, env: environ.Env, var_dir: Path) -> dict[str, dict[s
     return result
 
 
+def sqlite_database(path: Path) -> dict[str, Any]:
+    """An embedded database. Its connections outlive requests (request threads are pooled): a closing
+    connection checkpoints the write-ahead log, which cost every request that wrote a few milliseconds."""
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(path),
+        "CONN_MAX_AGE": SQLITE_CONNECTION_SECONDS,
+        "OPTIONS": {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+    }
+
+
 def node_database(env: environ.Env, var_dir: Path) -> dict[str, Any]:
     """The node is a separate system: a SQLite file of its own unless DATABASE_URL_NODE names another database."""
     if "DATABASE_URL_NODE" in os.environ:
@@ -67,15 +77,7 @@ def node_database(env: environ.Env, var_dir: Path) -> dict[str, Any]:
         config.update(CONN_MAX_AGE=0)
     else:
         (var_dir / "node").mkdir(parents=True, exist_ok=True)
-        config = {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(var_dir / "node" / "node.sqlite3"),
-            "OPTIONS": {
-                "timeout": 20,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
-        }
+        config = sqlite_database(var_dir / "node" / "node.sqlite3")
     config["TEST"] = {"DEPENDENCIES": []}
     return config
 

@@ -29,11 +29,11 @@ from contextlib import suppress
 from types import ModuleType
 from typing import IO, Any, cast
 
-from django.core.handlers.asgi import ASGIHandler
 from django.http import UnreadablePostError
 from django.urls import Resolver404, resolve
 
 from apps.files.storage import Readable
+from apps.kernel.request_threads import PooledThreadsHandler
 
 HIGH_WATER = 4 * 1024**2  # bytes received and not yet read, at most (plus one ASGI message)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -172,8 +172,9 @@ def _headers(scope: Scope) -> dict[str, str]:
     return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", [])}
 
 
-class BodyStreamingHandler(ASGIHandler):
-    """Django's ASGI handler, streaming the bodies of requests whose view asks for it (see the module docstring)."""
+class BodyStreamingHandler(PooledThreadsHandler):
+    """Django's ASGI handler on pooled request threads, streaming the bodies of requests whose view asks for it
+    (see the module docstring)."""
 
     def __init__(self, *, urlconf_of: UrlconfOf, high_water: int = HIGH_WATER, idle_timeout: float = 30.0) -> None:
         super().__init__()
