@@ -2,7 +2,13 @@ import type { HttpRequest, PreviousUpload, Upload, UploadOptions, UrlStorage } f
 import { describe, expect, it, vi } from "vitest";
 import { jsonResponse } from "../test/fakes";
 import { createApiGateway } from "./apiGateway";
-import { CHUNK_SIZE, createFileService, fileIdOfUploadUrl } from "./fileService";
+import {
+  CHUNK_SIZE,
+  RETRY_DELAYS,
+  SERVER_BODY_IDLE_MS,
+  createFileService,
+  fileIdOfUploadUrl,
+} from "./fileService";
 import { Session } from "./session";
 
 class FakeUpload {
@@ -77,6 +83,16 @@ describe("fileService uploads (tus)", () => {
     upload.url = "http://platform.test/api/files/uploads/31/";
     upload.options.onSuccess!({ lastResponse: {} as never });
     expect(onSuccess).toHaveBeenCalledWith(31);
+  });
+
+  it("keeps retrying past the server's body idle timeout, when a stale PATCH's lease is given up", async () => {
+    FakeUpload.previous = [];
+    const { files } = setup();
+    await files.upload(FILE, 7, { onSuccess: vi.fn(), onError: vi.fn() });
+
+    const delays = FakeUpload.last!.options.retryDelays!;
+    expect(delays).toEqual(RETRY_DELAYS);
+    expect(delays.reduce((total, delay) => total + delay, 0)).toBeGreaterThan(SERVER_BODY_IDLE_MS);
   });
 
   it("puts a fresh access token on every tus request", async () => {

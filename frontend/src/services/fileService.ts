@@ -15,7 +15,12 @@ import type { Page } from "./types";
 
 export const TUS_ENDPOINT_PATH = "/api/files/uploads/";
 export const CHUNK_SIZE = 8 * 1024 * 1024;
-export const RETRY_DELAYS = [0, 1000, 3000, 5000, 10000];
+/** The server's FILES_TUS_BODY_IDLE_SECONDS (default 30 s): a PATCH whose connection died without a word keeps the
+ * upload's lease until its body has been silent that long, and a resumed PATCH gets 409 until then. */
+export const SERVER_BODY_IDLE_MS = 30_000;
+/** Retries (tus-js-client waits these between attempts) that outlast a stale lease, so a silently dropped connection
+ * resumes on its own instead of failing after 19 s. */
+export const RETRY_DELAYS = [0, 1000, 3000, 5000, 10000, 20000];
 
 export type FileStatus = "uploading" | "validating" | "ready" | "rejected";
 
