@@ -143,7 +143,7 @@ class ConsumerRunner:
             except redis.RedisError:
                 logger.exception("event bus unreachable; retrying in %.0fs", delay)
             except (OperationalError, InterfaceError):
-                close_old_connections()  # drop the broken connection; the next round reconnects
+                close_old_connections()  # drop a broken connection (SQLite's stay usable); the next round reconnects
                 logger.exception("a consumer database is unavailable; retrying in %.0fs", delay)
             else:
                 delay = 1.0

@@ -73,7 +73,7 @@ def relay_publish_pending(*, client: redis.Redis, batch_size: int = 100) -> tupl
         except Exception:
             failed += 1
             logger.exception("outbox relay failed for %s; the other contexts go on", model._meta.label)
-            close_old_connections()  # drop a connection the failure left unusable; the next round reconnects
+            close_old_connections()  # drop a connection the failure left unusable (SQLite's stay usable)
     return published, failed
 
 

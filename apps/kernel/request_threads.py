@@ -8,9 +8,10 @@ PATCH went from 9.9 to 7 ms; tests/benchmarks/files/README.md). Here a request b
 instead: still one thread per request, as Django expects, but a warm one, whose database connections live on
 under CONN_MAX_AGE (config/settings/profiles.py).
 
-A thread goes back to the pool only when nothing of the request still runs on it. Django waits for a sync view
-before a request ends, but where it does not (a view under async-only middleware, whose client went away), the
-view runs on, and that thread is retired once it is done instead of being lent again.
+A thread goes back to the pool only when nothing submitted to it still runs. Django waits for a request's sync
+code before the request ends, but a request cancelled from outside (uvicorn giving up at the end of a graceful
+shutdown) returns while a view runs on: that thread is retired once it is done instead of being lent again.
+A retired thread, and one the pool has no room for, closes its database connections before it ends.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import ThreadSensitiveContext
 from django.core.handlers.asgi import ASGIHandler
+from django.db import connections
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -39,11 +41,15 @@ class RequestThread(ThreadPoolExecutor):
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         with self._lock:
             self._pending += 1
-        future = super().submit(fn, *args, **kwargs)
+        try:
+            future = super().submit(fn, *args, **kwargs)
+        except BaseException:  # shut down: nothing was queued
+            self._finished(None)
+            raise
         future.add_done_callback(self._finished)
         return future
 
-    def _finished(self, _: Future[Any]) -> None:
+    def _finished(self, _: Future[Any] | None) -> None:
         with self._lock:
             self._pending -= 1
 
@@ -51,6 +57,13 @@ class RequestThread(ThreadPoolExecutor):
     def idle(self) -> bool:
         with self._lock:
             return self._pending == 0
+
+    def retire(self) -> None:
+        """End the thread once its work is done, closing its database connections first: a thread's connections
+        are its own, and kept across requests they would otherwise stay open until the garbage collector finds
+        them."""
+        self.submit(connections.close_all)
+        self.shutdown(wait=False)
 
 
 class RequestThreads:
@@ -67,11 +80,11 @@ class RequestThreads:
         if thread.idle and len(self._idle) < self.idle_max:
             self._idle.append(thread)
         else:
-            thread.shutdown(wait=False)  # a busy thread finishes its work, then ends
+            thread.retire()  # a busy thread finishes its work, then ends
 
     def close(self) -> None:
         while self._idle:
-            self._idle.pop().shutdown(wait=False)
+            self._idle.pop().retire()
 
 
 class PooledThreadsHandler(ASGIHandler):

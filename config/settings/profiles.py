@@ -55,17 +55,19 @@ def databases(profile: str, env: environ.Env, var_dir: Path) -> dict[str, dict[s
     return result
 
 
-def sqlite_database(path: Path) -> dict[str, Any]:
-    """An embedded database. Its connections outlive requests (request threads are pooled): a closing
-    connection checkpoints the write-ahead log, which cost every request that wrote a few milliseconds."""
+def sqlite_database(path: Path, *, keep_connections: bool = True) -> dict[str, Any]:
+    """An embedded database. Its connections outlive requests where request threads are pooled
+    (apps/kernel/request_threads.py): opening one per request, and closing it (the last connection to a file
+    checkpoints the write-ahead log), cost every request a few milliseconds. Kept connections no longer delete the
+    log, so it is cut back to 64 MiB after each checkpoint."""
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(path),
-        "CONN_MAX_AGE": SQLITE_CONNECTION_SECONDS,
+        "CONN_MAX_AGE": SQLITE_CONNECTION_SECONDS if keep_connections else 0,
         "OPTIONS": {
             "timeout": 20,
             "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA journal_size_limit=67108864;",
         },
     }
 
@@ -77,7 +79,8 @@ def node_database(env: environ.Env, var_dir: Path) -> dict[str, Any]:
         config.update(CONN_MAX_AGE=0)
     else:
         (var_dir / "node").mkdir(parents=True, exist_ok=True)
-        config = sqlite_database(var_dir / "node" / "node.sqlite3")
+        # the node's own process (apps/node/asgi.py) serves it with Django's stock handler, a new thread per request
+        config = sqlite_database(var_dir / "node" / "node.sqlite3", keep_connections=False)
     config["TEST"] = {"DEPENDENCIES": []}
     return config
 

@@ -9,6 +9,7 @@ import re
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,19 @@ from tests.servers import deployable_env, server_start
 
 
 @pytest.fixture
-def thread_urlconf() -> Any:
+def handler() -> Iterator[PooledThreadsHandler]:
+    """A handler serving tests/kernel/thread_urls.py; whatever the test left holding is let go afterwards."""
     thread_urls.held.clear()
     thread_urls.release.clear()
     with override_settings(ROOT_URLCONF="tests.kernel.thread_urls"):
-        yield
-    thread_urls.release.set()
+        served = PooledThreadsHandler()
+        yield served
+        thread_urls.release.set()
+        served.threads.close()
+
+
+async def _held() -> None:
+    assert await asyncio.to_thread(thread_urls.held.wait, 5), "/hold/ never started"
 
 
 async def _get(handler: PooledThreadsHandler, path: str, gone: asyncio.Event | None = None) -> dict[str, Any]:
@@ -65,51 +73,40 @@ async def _get(handler: PooledThreadsHandler, path: str, gone: asyncio.Event | N
 
 
 @pytest.mark.django_db(databases=["files"], transaction=True)
-@pytest.mark.usefixtures("thread_urlconf")
-async def test_requests_one_after_another_reuse_one_warm_thread_and_its_database_connection() -> None:
-    handler = PooledThreadsHandler()
-
+async def test_requests_one_after_another_reuse_one_warm_thread(handler: PooledThreadsHandler) -> None:
     first = await _get(handler, "/where/")
     second = await _get(handler, "/where/")
 
-    assert first["thread"] != threading.get_ident()
-    assert second == {"thread": first["thread"], "connection_reused": True}
-    handler.threads.close()
+    assert second["thread"] == first["thread"]
 
 
 @pytest.mark.django_db(databases=["files"], transaction=True)
-@pytest.mark.usefixtures("thread_urlconf")
-async def test_concurrent_requests_each_get_a_thread_of_their_own() -> None:
-    handler = PooledThreadsHandler()
+async def test_concurrent_requests_each_get_a_thread_of_their_own(handler: PooledThreadsHandler) -> None:
     holding = asyncio.create_task(_get(handler, "/hold/"))
-    await asyncio.to_thread(thread_urls.held.wait, 5)
+    await _held()
 
     beside = await _get(handler, "/where/")
     thread_urls.release.set()
     held = await holding
 
     assert beside["thread"] != held["thread"]
-    handler.threads.close()
 
 
 @pytest.mark.django_db(databases=["files"], transaction=True)
-@pytest.mark.usefixtures("thread_urlconf")
-async def test_a_request_abandoned_by_its_client_keeps_its_thread_until_its_view_returns() -> None:
-    handler = PooledThreadsHandler()
+async def test_a_request_abandoned_by_its_client_keeps_its_thread_until_its_view_returns(
+    handler: PooledThreadsHandler,
+) -> None:
     gone = asyncio.Event()
     abandoned = asyncio.create_task(_get(handler, "/hold/", gone))
-    await asyncio.to_thread(thread_urls.held.wait, 5)
-    holder = thread_urls.holder[0]
+    await _held()
 
     gone.set()  # the client goes; the view's thread cannot be stopped
     await asyncio.sleep(0.2)
     meanwhile = await _get(handler, "/where/")
-
-    assert meanwhile["thread"] != holder.ident  # not queued behind the abandoned view
-    assert not abandoned.done()  # Django waits for the view before the request ends
     thread_urls.release.set()
     await abandoned
-    handler.threads.close()
+
+    assert meanwhile["thread"] != thread_urls.holder[0]  # served beside the abandoned view, not queued behind it
 
 
 def test_a_thread_given_back_while_still_busy_is_retired_once_its_work_is_done() -> None:
@@ -172,3 +169,24 @@ def test_a_served_process_keeps_its_embedded_database_connections_across_request
     # (its response already sent) borrows a second thread
     assert _new_connections(exposition, "files") <= 2
     assert _new_connections(exposition, "jobs") <= 2
+
+
+def test_a_retired_thread_closes_its_database_connections_on_itself_before_it_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    closed_on: list[str] = []
+
+    class Connections:
+        @staticmethod
+        def close_all() -> None:
+            closed_on.append(threading.current_thread().name)
+
+    monkeypatch.setattr("apps.kernel.request_threads.connections", Connections)
+    threads = RequestThreads(idle_max=0)
+    thread = threads.lend()
+    served_on = thread.submit(lambda: threading.current_thread().name).result(timeout=5)
+
+    threads.give_back(thread)  # no room: retired
+    thread.shutdown(wait=True)
+
+    assert closed_on == [served_on]
