@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from django.utils import timezone
 from apps.files.behind import Behind
 from apps.files.errors import ForbiddenError, LengthRequiredError, PayloadTooLargeError, QuotaExceededError
 from apps.files.hashing import ResumableSha256, resumable_sha256_available
+from apps.files.metrics import CHUNK_BYTES, CHUNK_SECONDS
 from apps.files.models import DB, FileKind, FileStatus, StorageAccount, UploadedFile
 from apps.files.naming import name_sanitise, suffix_of
 from apps.files.selectors.files import stored_bytes
@@ -219,7 +221,9 @@ def upload_append(*, file: UploadedFile, offset: int, body: Readable, length: in
         )
     if length == 0:
         return file
+    started = time.perf_counter()
     token = _lease_take(file, offset=offset, now=now)
+    leased = time.perf_counter()
     try:  # the row is as loaded: it only changes together with the offset, which the lease was taken at
         hasher = ResumableSha256.from_state(bytes(file.sha256_state)) if file.sha256_state is not None else None
         final = offset + length == file.upload_length
@@ -231,7 +235,13 @@ def upload_append(*, file: UploadedFile, offset: int, body: Readable, length: in
             length=file.upload_length,
             final=final,
         )
-        return _append_commit(file, token=token, new_offset=offset + length, state=state, hasher=hasher, final=final)
+        stored_at = time.perf_counter()
+        file = _append_commit(file, token=token, new_offset=offset + length, state=state, hasher=hasher, final=final)
+        marks = (("lease", started, leased), ("store", leased, stored_at), ("commit", stored_at, time.perf_counter()))
+        for phase, begun, ended in marks:
+            CHUNK_SECONDS.labels(phase).observe(ended - begun)
+        CHUNK_BYTES.inc(length)
+        return file
     except StorageConflictError as exc:
         logger.warning("upload %s: %s", file.pk, exc)
         _lease_release(file.pk, token)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from apps.files.hashing import STATE_SIZE
 from apps.files.models import DB, FileStatus, StorageAccount, UploadedFile
@@ -130,6 +131,26 @@ def test_an_interrupted_chunk_is_not_kept_and_the_upload_resumes_with_the_right_
     assert stored(file_id).lease_token == ""
     assert rest.status_code == 204
     assert stored(file_id).sha256 == sha256(DATA)
+
+
+def _chunk_metrics() -> dict[str, float]:
+    counts = {
+        phase: REGISTRY.get_sample_value("fip_upload_chunk_seconds_count", {"phase": phase}) or 0.0
+        for phase in ("lease", "store", "commit")
+    }
+    return {**counts, "bytes": REGISTRY.get_sample_value("fip_upload_chunk_bytes_total") or 0.0}
+
+
+def test_a_stored_chunk_is_timed_by_phase_and_counted_in_bytes_and_a_refused_one_is_not(client: Client) -> None:
+    file_id = tus_create(client, OWNER, length=len(DATA)).json()["id"]
+    before = _chunk_metrics()
+
+    stored_reply = tus_patch(client, OWNER, file_id, offset=0, data=DATA[:5000])
+    refused_reply = tus_patch(client, OWNER, file_id, offset=0, data=DATA[:5000])  # the offset has moved on
+    after = _chunk_metrics()
+
+    assert (stored_reply.status_code, refused_reply.status_code) == (204, 409)
+    assert {name: after[name] - before[name] for name in after} == {"lease": 1, "store": 1, "commit": 1, "bytes": 5000}
 
 
 def test_a_patch_at_the_wrong_offset_is_409_with_the_current_offset(client: Client) -> None:

@@ -53,6 +53,7 @@ MIB = 1024**2
 BLOCK = MIB
 GOAL_RATIO = 0.5
 GOAL_RSS_MB = 200.0
+PHASES = ("lease", "store", "commit")
 PASSWORD = "bench-orchard-velvet-42"
 UNITS = {"": 1, "b": 1, "k": 1024, "kib": 1024, "m": MIB, "mib": MIB, "g": 1024**3, "gib": 1024**3}
 _INHERITED_DROP = ("DEPLOYABLE", "DEPLOYABLE_URLCONF", "GATEWAY_ROUTES_FILE", "VAR_DIR", "DJANGO_SETTINGS_MODULE")
@@ -180,6 +181,19 @@ def chunk_abort(url: str, token: str, location: str, source: Path, offset: int, 
     time.sleep(0.2)
 
 
+def chunk_phases(client: Client) -> str:
+    """The server's mean time per stored chunk in each phase (apps/files/metrics.py), read from its /metrics."""
+    _, _, body = client.request("GET", "/metrics")
+    text, parts, count = body.decode(), [], 0.0
+    for phase in PHASES:
+        total = re.search(rf'^fip_upload_chunk_seconds_sum{{phase="{phase}"}} (\S+)$', text, re.MULTILINE)
+        counted = re.search(rf'^fip_upload_chunk_seconds_count{{phase="{phase}"}} (\S+)$', text, re.MULTILINE)
+        if total and counted and float(counted.group(1)):
+            count = float(counted.group(1))
+            parts.append(f"{phase} {1000 * float(total.group(1)) / count:.1f}")
+    return f"{', '.join(parts)} (mean of its {count:.0f} chunks)" if parts else "no chunk metrics"
+
+
 def peak_rss_mb(server: Server) -> float:
     status = Path(f"/proc/{server.process.pid}/status").read_text()
     match = re.search(r"VmHWM:\s+(\d+) kB", status)
@@ -266,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
             offset = chunk_send(client, location, source, offset, length)
         uploading += time.perf_counter() - started
         second_rss = peak_rss_mb(servers[-1])
+        phases = chunk_phases(client)
         _, _, body = client.request("GET", f"/api/files/{file_id}/")
         reported = json.loads(body)
         stored_path = next((var_dir / "media" / "uploads").iterdir())
@@ -295,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<34}{rss:>11.1f} MB{'< 200 MB':>14}{'PASS' if rss < GOAL_RSS_MB else 'MISS':>6}")
         print(f"{'peak RSS / goal':<34}{peak / GOAL_RSS_MB:>13.0%}")
         print(f"{'sha256 (server, stored, source)':<34}{'match' if same else 'DIFFER':>14}")
+        print(f"{'per chunk, client (ms)':<34}{1000 * uploading / -(-size // chunk):>14.1f}")
+        print(f"{'per chunk, server 2 (ms)':<34}{phases}")
         return 0 if same else 1
     finally:
         for server in servers:
