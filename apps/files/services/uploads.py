@@ -237,11 +237,6 @@ def upload_append(*, file: UploadedFile, offset: int, body: Readable, length: in
         )
         stored_at = time.perf_counter()
         file = _append_commit(file, token=token, new_offset=offset + length, state=state, hasher=hasher, final=final)
-        marks = (("lease", started, leased), ("store", leased, stored_at), ("commit", stored_at, time.perf_counter()))
-        for phase, begun, ended in marks:
-            CHUNK_SECONDS.labels(phase).observe(ended - begun)
-        CHUNK_BYTES.inc(length)
-        return file
     except StorageConflictError as exc:
         logger.warning("upload %s: %s", file.pk, exc)
         _lease_release(file.pk, token)
@@ -249,6 +244,11 @@ def upload_append(*, file: UploadedFile, offset: int, body: Readable, length: in
     except BaseException:
         _lease_release(file.pk, token)
         raise
+    marks = (("lease", started, leased), ("store", leased, stored_at), ("commit", stored_at, time.perf_counter()))
+    for phase, begun, ended in marks:
+        CHUNK_SECONDS.labels(phase).observe(ended - begun)
+    CHUNK_BYTES.inc(length)
+    return file
 
 
 def _append_commit(

@@ -14,6 +14,7 @@ from django.utils import timezone
 from prometheus_client import REGISTRY
 
 from apps.files.hashing import STATE_SIZE
+from apps.files.metrics import PHASES
 from apps.files.models import DB, FileStatus, StorageAccount, UploadedFile
 from apps.files.services.uploads import _lease_take, upload_append
 from apps.files.tests.helpers import (
@@ -135,8 +136,7 @@ def test_an_interrupted_chunk_is_not_kept_and_the_upload_resumes_with_the_right_
 
 def _chunk_metrics() -> dict[str, float]:
     counts = {
-        phase: REGISTRY.get_sample_value("fip_upload_chunk_seconds_count", {"phase": phase}) or 0.0
-        for phase in ("lease", "store", "commit")
+        phase: REGISTRY.get_sample_value("fip_upload_chunk_seconds_count", {"phase": phase}) or 0.0 for phase in PHASES
     }
     return {**counts, "bytes": REGISTRY.get_sample_value("fip_upload_chunk_bytes_total") or 0.0}
 
@@ -147,6 +147,8 @@ def test_a_stored_chunk_is_timed_by_phase_and_counted_in_bytes_and_a_refused_one
 
     stored_reply = tus_patch(client, OWNER, file_id, offset=0, data=DATA[:5000])
     refused_reply = tus_patch(client, OWNER, file_id, offset=0, data=DATA[:5000])  # the offset has moved on
+    with pytest.raises(ApplicationError, match="ended after 1000 of the 4000 bytes"):  # leased, then broke off
+        upload_append(file=stored(file_id), offset=5000, body=io.BytesIO(DATA[5000:6000]), length=4000)
     after = _chunk_metrics()
 
     assert (stored_reply.status_code, refused_reply.status_code) == (204, 409)
