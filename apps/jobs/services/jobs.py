@@ -9,6 +9,7 @@ is asked to advance it once the transaction has committed.
 from __future__ import annotations
 
 import secrets
+import string
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,8 @@ from apps.users.public import UserNotFoundError, get_users_service
 
 BUILDS = ("hg19", "hg38")
 NAME_MAX = 200
+PASSWORD_ALPHABET = string.ascii_letters + string.digits
+PASSWORD_LENGTH = 24
 
 
 class JobRequestError(ApplicationError):
@@ -390,7 +393,7 @@ def _job_insert(
         panel_name=target.panel.name,
         parent=parent,
         idempotency_key=key,
-        password_encrypted=secret_seal(secrets.token_urlsafe(18), setting="JOBS_ENCRYPTION_KEYS"),
+        password_encrypted=secret_seal(zip_password_new(), setting="JOBS_ENCRYPTION_KEYS"),
         **_settings_of(request),
     )
     job_transition(job, stage=Stage.QUEUED, status=Status.PENDING, message="Job created.")
@@ -405,6 +408,14 @@ def _job_insert(
             message="Waiting for the input files' pre-flight checks.",
         )
     return job
+
+
+def zip_password_new() -> str:
+    """A job's zip password: letters and digits only (~143 bits), so it can be pasted after `unzip -P` or `7z -p`.
+
+    URL-safe tokens may start with "-", which command-line tools read as an option.
+    """
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(PASSWORD_LENGTH))
 
 
 def _advance_on_commit(job: ImputationJob) -> None:

@@ -21,7 +21,7 @@ from apps.files.public import FileInfo, FilesUnavailableError
 from apps.jobs.consumers import token_replaced
 from apps.jobs.models import DB, ImputationJob, JobLog, JobStatusUpdate, OutboxEvent
 from apps.jobs.services.dispatch import jobs_dispatch
-from apps.jobs.services.jobs import Actor, JobRequest, job_cancel, job_create
+from apps.jobs.services.jobs import Actor, JobRequest, job_cancel, job_create, zip_password_new
 from apps.jobs.services.results import results_spool
 from apps.jobs.tests.stubs import FilesStub, RegistryStub, UsersStub
 from apps.kernel.envelope import USER_ACTION_LOGGED, Envelope
@@ -400,6 +400,14 @@ def test_a_result_that_does_not_open_with_the_password_fails_the_download(
     job = drive(job, until=lambda j: j.status in ("completed", "failed"))
     assert job.status == "failed" and job.failure_category == "download"
     assert "does not open with this job's password" in job.failure_message
+
+
+def test_job_passwords_are_letters_and_digits_so_unzip_takes_them_as_given() -> None:
+    # given many generated passwords (a URL-safe token starts with "-" one time in 32)
+    passwords = [zip_password_new() for _ in range(500)]
+    # then none holds anything but ASCII letters and digits, and none repeats
+    assert all(len(p) == 24 and p.isascii() and p.isalnum() for p in passwords), passwords
+    assert len(set(passwords)) == len(passwords)
 
 
 def test_a_zip_with_a_plain_gzip_vcf_is_refused_as_not_bgzf(
