@@ -137,7 +137,7 @@ class UploadApi(TusApi):
         return method_effective(method, headers.get("x-http-method-override", "")) == "PATCH"
 
     def head(self, request: Request, file_id: int) -> Response:
-        file = file_get(caller=caller_of(request), file_id=file_id)
+        file = file_get(caller=caller_of(request), file_id=file_id, with_result=False)
         headers = {
             "Upload-Offset": str(file.upload_offset),
             "Upload-Length": str(file.upload_length),
@@ -151,7 +151,7 @@ class UploadApi(TusApi):
         if content_type != PATCH_CONTENT_TYPE:
             raise UnsupportedMediaTypeError(f"Send chunks as Content-Type: {PATCH_CONTENT_TYPE}.")
         offset = _header_int(request, "Upload-Offset")
-        file = file_get(caller=caller_of(request), file_id=file_id)
+        file = file_get(caller=caller_of(request), file_id=file_id, with_result=False)
         raw_length = request.META.get("CONTENT_LENGTH")
         length = int(raw_length) if raw_length and raw_length.isdigit() else None
         file = upload_append(file=file, offset=offset, body=request._request, length=length)

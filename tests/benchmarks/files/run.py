@@ -5,7 +5,8 @@ One run, in a temporary directory on the disk being measured (deleted afterwards
 
   1. writes a source file of random bytes (--size, default 2 GiB) and its SHA-256;
   2. copies it with shutil.copyfile plus an fsync: the baseline (each measurement starts after an os.sync, so none
-     pays for writing back another's dirty pages);
+     pays for writing back another's dirty pages); then sends it in the same chunks to a bare socket receiver that
+     does only the upload's unavoidable work (floor.py): the second baseline, what this machine allows at all;
   3. starts a private Redis and the product's web server (`python -m config.serve` via tests.servers.server_start,
      monolith mode: gateway middleware, files context in-process, local storage, fsync per chunk), creates an
      account and logs in;
@@ -14,9 +15,10 @@ One run, in a temporary directory on the disk being measured (deleted afterwards
      resumes: the SHA-256 must carry on across processes;
   5. checks the server's SHA-256 and the stored bytes' against the source, copies the source once more, and
      prints throughput (MB/s, upload time without the restart) and each server process's peak RSS (VmHWM) next
-     to the copies, with ratios. The baseline is both copies together (the time of the two for twice the bytes):
-     this VM's page-cache write speed changes several-fold within minutes, and a copy on each side of the upload
-     samples the disk as it was around the upload, not only before it.
+     to the copies and the floor (both measured again after the upload), with ratios. Each baseline is its two
+     measurements together (their time for twice the bytes): this VM's page-cache write speed changes
+     several-fold within minutes, and a copy on each side of the upload samples the disk as it was around the
+     upload, not only before it.
 
 Goals (the files issue): upload throughput at least 50% of the copy's, server peak RSS under 200 MB. A
 measurement, not a test: exit status 0 whatever the figures, non-zero only when something failed or the
@@ -48,10 +50,10 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
 from apps.files.metrics import PHASES  # noqa: E402 (the phase names the server times chunks by)
+from tests.benchmarks.files.floor import file_blocks, floor_measure  # noqa: E402
 from tests.servers import Server, free_port, manage, server_start  # noqa: E402
 
 MIB = 1024**2
-BLOCK = MIB
 GOAL_RATIO = 0.5
 GOAL_RSS_MB = 200.0
 PASSWORD = "bench-orchard-velvet-42"
@@ -145,18 +147,6 @@ class Client:
         self.connection.close()
 
 
-def file_blocks(source: Path, offset: int, length: int) -> Any:
-    with source.open("rb") as handle:
-        handle.seek(offset)
-        left = length
-        while left:
-            block = handle.read(min(BLOCK, left))
-            if not block:
-                return
-            left -= len(block)
-            yield block
-
-
 def chunk_send(client: Client, location: str, source: Path, offset: int, length: int) -> int:
     status, headers, body = client.request(
         "PATCH",
@@ -239,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         expected = source_write(source, size)
         os.sync()  # every measurement starts with nothing of ours waiting to be written back
         copy_before = copy_measure(source, work / "copy.bin")
+        floor_before = floor_measure(source, size, chunk, work / "floor.bin")
 
         env = env_for(var_dir, redis)
         manage("migrate_all", "--verbosity", "0", env=env)
@@ -304,9 +295,14 @@ def main(argv: list[str] | None = None) -> int:
         client.close()
         os.sync()
         copy_after = copy_measure(source, work / "copy.bin")
+        floor_after = floor_measure(source, size, chunk, work / "floor.bin")
 
+        if {floor_before[1], floor_after[1]} != {expected}:
+            raise RuntimeError("the floor's receiver computed another SHA-256 than the source's")
         copy_rates = [size / MIB / seconds for seconds in (copy_before, copy_after)]
         copy_rate, upload_rate = 2 * size / MIB / (copy_before + copy_after), size / MIB / uploading
+        floor_rates = [size / MIB / seconds for seconds, _ in (floor_before, floor_after)]
+        floor_rate = 2 * size / MIB / (floor_before[0] + floor_after[0])
         ratio = upload_rate / copy_rate
         peak = max(first_rss if interrupted else 0.0, second_rss)
         same = reported["sha256"] == expected == stored_sha.hexdigest()
@@ -316,9 +312,14 @@ def main(argv: list[str] | None = None) -> int:
         for name, rate in zip(("plain copy before the upload", "plain copy after the upload"), copy_rates, strict=True):
             print(f"{name:<34}{rate:>10.1f} MB/s")
         print(f"{'plain copy (both)':<34}{copy_rate:>10.1f} MB/s")
+        for name, rate in zip(("bare-socket floor before", "bare-socket floor after"), floor_rates, strict=True):
+            print(f"{name:<34}{rate:>10.1f} MB/s")
+        print(f"{'bare-socket floor (both)':<34}{floor_rate:>10.1f} MB/s")
+        print(f"{'floor / copy':<34}{floor_rate / copy_rate:>13.0%}")
         print(f"{'tus upload through the server':<34}{upload_rate:>10.1f} MB/s")
         verdict = "PASS" if ratio >= GOAL_RATIO else "MISS"
         print(f"{'upload / copy':<34}{ratio:>13.0%}{'>= 50%':>14}{verdict:>6}")
+        print(f"{'upload / floor':<34}{upload_rate / floor_rate:>13.0%}")
         for name, rss in (("server 1 peak RSS", first_rss if interrupted else float("nan")), ("server 2", second_rss)):
             print(f"{name:<34}{rss:>11.1f} MB{'< 200 MB':>14}{'PASS' if rss < GOAL_RSS_MB else 'MISS':>6}")
         print(f"{'peak RSS / goal':<34}{peak / GOAL_RSS_MB:>13.0%}")

@@ -1,0 +1,147 @@
+"""The files benchmark's second baseline: what this machine allows a chunked upload at all, without HTTP.
+
+A plain copy says what the disk does; an upload also moves every byte over loopback TCP and hashes it, on the same
+cores as the client sending it. This floor does only that work, the way the server does it, in a process of its
+own: for every chunk a length header, the body received into reused aligned buffers, SHA-256 on a helper thread,
+O_DIRECT writes and an fdatasync, then a one-byte acknowledgement the client waits for. No HTTP, no
+authentication, no database. The product's upload can approach it, never pass it; when the floor itself is below
+half of the copy, no server built this way reaches the files issue's 50% goal on this machine at that moment.
+
+    python -m tests.benchmarks.files.floor --receive TARGET   (prints its port, serves one connection)
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import mmap
+import os
+import queue
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+BLOCK = 1024**2
+BUFFERS = 6  # the hashing thread holds one and the queue at most DEPTH, so a buffer is never refilled while queued
+DEPTH = 4
+ALIGN = 4096
+HEADER = struct.Struct("!Q")
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def file_blocks(source: Path, offset: int, length: int) -> Iterator[memoryview]:
+    """`length` bytes of `source` from `offset` in one reused buffer: the client spends as little CPU as it can."""
+    view = memoryview(bytearray(BLOCK))
+    with source.open("rb", buffering=0) as handle:
+        handle.seek(offset)
+        left = length
+        while left:
+            read = handle.readinto(view[: min(BLOCK, left)])
+            if not read:
+                return
+            left -= read
+            yield view[:read]
+
+
+def _recv_exactly(conn: socket.socket, view: memoryview) -> None:
+    while view:
+        got = conn.recv_into(view)
+        if not got:
+            raise ConnectionError("the sender went away mid-chunk")
+        view = view[got:]
+
+
+def _hash_all(waiting: queue.Queue[memoryview | None], digest: hashlib._Hash) -> None:
+    while (view := waiting.get()) is not None:
+        digest.update(view)
+
+
+def _open_direct(target: Path) -> int:
+    """O_DIRECT where the filesystem has it, as the product's local storage does (apps/files/direct.py)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    try:
+        return os.open(target, flags | os.O_DIRECT, 0o600)
+    except OSError:
+        return os.open(target, flags, 0o600)
+
+
+def receive(conn: socket.socket, target: Path) -> str:
+    """Chunks until the sender closes; returns the SHA-256 of everything received."""
+    digest = hashlib.sha256()
+    waiting: queue.Queue[memoryview | None] = queue.Queue(maxsize=DEPTH)
+    hashing = threading.Thread(target=_hash_all, args=(waiting, digest), daemon=True)
+    hashing.start()
+    buffers = [memoryview(mmap.mmap(-1, BLOCK)) for _ in range(BUFFERS)]
+    direct, plain = _open_direct(target), os.open(target, os.O_WRONLY)
+    position, turn, header = 0, 0, memoryview(bytearray(HEADER.size))
+    try:
+        while conn.recv_into(header, HEADER.size, socket.MSG_WAITALL) == HEADER.size:
+            (left,) = HEADER.unpack(header)
+            while left:
+                view = buffers[turn % BUFFERS][: min(BLOCK, left)]
+                turn += 1
+                _recv_exactly(conn, view)
+                waiting.put(view)
+                os.pwrite(plain if len(view) % ALIGN else direct, view, position)  # a short tail is not aligned
+                position += len(view)
+                left -= len(view)
+            os.fdatasync(plain)
+            conn.sendall(b"k")
+    finally:
+        os.close(direct)
+        os.close(plain)
+        waiting.put(None)
+        hashing.join()
+    return digest.hexdigest()
+
+
+def floor_measure(source: Path, size: int, chunk: int, target: Path) -> tuple[float, str]:
+    """Seconds to send `size` bytes of `source` in `chunk`s to a receiver process, and the digest it computed."""
+    receiver = subprocess.Popen(
+        [sys.executable, "-m", "tests.benchmarks.files.floor", "--receive", str(target)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert receiver.stdout is not None
+        port = int(receiver.stdout.readline())
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            started = time.perf_counter()
+            for offset in range(0, size, chunk):
+                length = min(chunk, size - offset)
+                sock.sendall(HEADER.pack(length))
+                for block in file_blocks(source, offset, length):
+                    sock.sendall(block)
+                if sock.recv(1) != b"k":
+                    raise ConnectionError("the receiver did not acknowledge a chunk")
+            seconds = time.perf_counter() - started
+        digest = receiver.stdout.readline().strip()
+        if receiver.wait(timeout=60) != 0:
+            raise RuntimeError(f"the floor's receiver exited with {receiver.returncode}")
+        return seconds, digest
+    finally:
+        if receiver.poll() is None:
+            receiver.kill()
+        target.unlink(missing_ok=True)
+        os.sync()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--receive", type=Path, required=True, help="the file to write what arrives to")
+    args = parser.parse_args()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        print(server.getsockname()[1], flush=True)
+        conn, _ = server.accept()
+        with conn:
+            print(receive(conn, args.receive), flush=True)
+
+
+if __name__ == "__main__":
+    main()
