@@ -39,7 +39,7 @@ def file_list(*, caller: Caller, kind: str | None = None, job_id: str | None = N
 
 def file_get(*, caller: Caller, file_id: int, with_result: bool = True) -> UploadedFile:
     """`with_result=False` leaves out the result's row, for callers that never read it: tus HEAD and PATCH run once
-    per chunk, and the join plus the ordering `first()` adds cost more than the rest of the query."""
+    per chunk, and compiling the join costs the ORM more than the rest of the query."""
     try:
         return _visible(caller, with_result=with_result).get(pk=file_id)
     except UploadedFile.DoesNotExist:

@@ -1,11 +1,12 @@
-"""The files benchmark's second baseline: what this machine allows a chunked upload at all, without HTTP.
+"""The files benchmark's second baseline: what this machine allows a chunked upload, without HTTP.
 
 A plain copy says what the disk does; an upload also moves every byte over loopback TCP and hashes it, on the same
-cores as the client sending it. This floor does only that work, the way the server does it, in a process of its
-own: for every chunk a length header, the body received into reused aligned buffers, SHA-256 on a helper thread,
-O_DIRECT writes and an fdatasync, then a one-byte acknowledgement the client waits for. No HTTP, no
-authentication, no database. The product's upload can approach it, never pass it; when the floor itself is below
-half of the copy, no server built this way reaches the files issue's 50% goal on this machine at that moment.
+cores as the client sending it. This floor does that work and nothing else, in a process of its own: for every
+chunk a length header, the body received into reused aligned buffers, SHA-256 on a helper thread, O_DIRECT writes
+on the receiving thread, and once the chunk is hashed and synced (as the product has it before it commits an
+offset) a one-byte acknowledgement the client waits for. No HTTP, no authentication, no database. It is a
+reference, not a proof: a server could overlap the writes differently and come out a little ahead, but one that
+does a request's work besides stays well behind it.
 
     python -m tests.benchmarks.files.floor --receive TARGET   (prints its port, serves one connection)
 """
@@ -13,6 +14,7 @@ half of the copy, no server built this way reaches the files issue's 50% goal on
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
 import mmap
 import os
@@ -27,15 +29,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 BLOCK = 1024**2
-BUFFERS = 6  # the hashing thread holds one and the queue at most DEPTH, so a buffer is never refilled while queued
-DEPTH = 4
+DEPTH = 4  # blocks queued for hashing, at most
+# before a buffer is refilled its previous block is DEPTH + 2 blocks old: one block is being received, DEPTH wait
+# in the queue (the newest, since it is first in, first out) and the hashing thread has moved past the one before
+BUFFERS = DEPTH + 2
 ALIGN = 4096
+RECEIVER_SECONDS = 120  # a receiver that stops answering fails the measurement instead of hanging it
 HEADER = struct.Struct("!Q")
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def file_blocks(source: Path, offset: int, length: int) -> Iterator[memoryview]:
-    """`length` bytes of `source` from `offset` in one reused buffer: the client spends as little CPU as it can."""
+    """`length` bytes of `source` from `offset` in one reused buffer, so the client spends as little CPU as it can:
+    each block is valid only until the next one is asked for."""
     view = memoryview(bytearray(BLOCK))
     with source.open("rb", buffering=0) as handle:
         handle.seek(offset)
@@ -59,6 +65,7 @@ def _recv_exactly(conn: socket.socket, view: memoryview) -> None:
 def _hash_all(waiting: queue.Queue[memoryview | None], digest: hashlib._Hash) -> None:
     while (view := waiting.get()) is not None:
         digest.update(view)
+        waiting.task_done()
 
 
 def _open_direct(target: Path) -> int:
@@ -87,9 +94,12 @@ def receive(conn: socket.socket, target: Path) -> str:
                 turn += 1
                 _recv_exactly(conn, view)
                 waiting.put(view)
-                os.pwrite(plain if len(view) % ALIGN else direct, view, position)  # a short tail is not aligned
+                aligned = (position | len(view)) % ALIGN == 0  # else (a chunk size off 4 KiB) the page cache
+                if os.pwrite(direct if aligned else plain, view, position) != len(view):
+                    raise OSError(errno.ENOSPC, "No space left on device", str(target))
                 position += len(view)
                 left -= len(view)
+            waiting.join()  # the chunk is hashed, as the product's is before it commits
             os.fdatasync(plain)
             conn.sendall(b"k")
     finally:
@@ -101,35 +111,37 @@ def receive(conn: socket.socket, target: Path) -> str:
 
 
 def floor_measure(source: Path, size: int, chunk: int, target: Path) -> tuple[float, str]:
-    """Seconds to send `size` bytes of `source` in `chunk`s to a receiver process, and the digest it computed."""
-    receiver = subprocess.Popen(
+    """Seconds to send `size` bytes of `source` in `chunk`s to a receiver process writing `target`, and the digest
+    the receiver computed. `target` is left for the caller to check and delete."""
+    with subprocess.Popen(
         [sys.executable, "-m", "tests.benchmarks.files.floor", "--receive", str(target)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
-    )
-    try:
-        assert receiver.stdout is not None
-        port = int(receiver.stdout.readline())
-        with socket.create_connection(("127.0.0.1", port)) as sock:
-            started = time.perf_counter()
-            for offset in range(0, size, chunk):
-                length = min(chunk, size - offset)
-                sock.sendall(HEADER.pack(length))
-                for block in file_blocks(source, offset, length):
-                    sock.sendall(block)
-                if sock.recv(1) != b"k":
-                    raise ConnectionError("the receiver did not acknowledge a chunk")
-            seconds = time.perf_counter() - started
-        digest = receiver.stdout.readline().strip()
-        if receiver.wait(timeout=60) != 0:
-            raise RuntimeError(f"the floor's receiver exited with {receiver.returncode}")
-        return seconds, digest
-    finally:
-        if receiver.poll() is None:
-            receiver.kill()
-        target.unlink(missing_ok=True)
-        os.sync()
+    ) as receiver:
+        try:
+            assert receiver.stdout is not None
+            port = receiver.stdout.readline().strip()
+            if not port.isdigit():
+                raise RuntimeError(f"the floor's receiver did not start (exit status {receiver.wait()})")
+            with socket.create_connection(("127.0.0.1", int(port)), timeout=RECEIVER_SECONDS) as sock:
+                started = time.perf_counter()
+                for offset in range(0, size, chunk):
+                    length = min(chunk, size - offset)
+                    sock.sendall(HEADER.pack(length))
+                    for block in file_blocks(source, offset, length):
+                        sock.sendall(block)
+                    if sock.recv(1) != b"k":
+                        raise ConnectionError("the floor's receiver did not acknowledge a chunk")
+                seconds = time.perf_counter() - started
+            digest, _ = receiver.communicate(timeout=RECEIVER_SECONDS)
+        finally:
+            if receiver.poll() is None:
+                receiver.kill()
+                receiver.wait()
+    if receiver.returncode != 0:
+        raise RuntimeError(f"the floor's receiver exited with status {receiver.returncode}")
+    return seconds, digest.strip()
 
 
 def main() -> None:

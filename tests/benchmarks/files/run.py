@@ -125,6 +125,15 @@ def copy_measure(source: Path, target: Path) -> float:
     return seconds
 
 
+def floor_run(source: Path, size: int, chunk: int, target: Path) -> tuple[float, str]:
+    """The floor's seconds and digest (floor.py); what it wrote is deleted, and synced away like the copy's."""
+    try:
+        return floor_measure(source, size, chunk, target)
+    finally:
+        target.unlink(missing_ok=True)
+        os.sync()
+
+
 class Client:
     """A keep-alive HTTP/1.1 client that streams request bodies from a file in blocks."""
 
@@ -229,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         expected = source_write(source, size)
         os.sync()  # every measurement starts with nothing of ours waiting to be written back
         copy_before = copy_measure(source, work / "copy.bin")
-        floor_before = floor_measure(source, size, chunk, work / "floor.bin")
+        floor_before = floor_run(source, size, chunk, work / "floor.bin")
 
         env = env_for(var_dir, redis)
         manage("migrate_all", "--verbosity", "0", env=env)
@@ -295,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         client.close()
         os.sync()
         copy_after = copy_measure(source, work / "copy.bin")
-        floor_after = floor_measure(source, size, chunk, work / "floor.bin")
+        floor_after = floor_run(source, size, chunk, work / "floor.bin")
 
         if {floor_before[1], floor_after[1]} != {expected}:
             raise RuntimeError("the floor's receiver computed another SHA-256 than the source's")

@@ -6,19 +6,22 @@ import hashlib
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.benchmarks.files.floor import file_blocks, floor_measure
 
 
-def test_the_floor_receives_every_byte_including_a_short_unaligned_last_chunk(tmp_path: Path) -> None:
-    # given a source of 3 MiB and 1000 bytes, sent in 2 MiB chunks (the last one 1 MiB + 1000 bytes)
+@pytest.mark.parametrize("chunk", [2 * 1024**2, 1024**2 + 1000], ids=["aligned chunks", "chunks off 4 KiB"])
+def test_the_floor_receives_hashes_and_writes_every_byte(tmp_path: Path, chunk: int) -> None:
+    # given a source of 3 MiB and 1000 bytes (its last chunk short and unaligned whatever the chunk size)
     data = os.urandom(3 * 1024**2 + 1000)
     source = tmp_path / "source.bin"
     source.write_bytes(data)
-    # when the floor sends it to its receiver process
-    seconds, digest = floor_measure(source, len(data), 2 * 1024**2, tmp_path / "received.bin")
-    # then the receiver hashed exactly the source's bytes, and cleaned up after itself
+    # when the floor sends it to its receiver process in chunks
+    seconds, digest = floor_measure(source, len(data), chunk, tmp_path / "received.bin")
+    # then the receiver hashed exactly the source's bytes and wrote them, each where it belongs
     assert digest == hashlib.sha256(data).hexdigest() and seconds > 0
-    assert not (tmp_path / "received.bin").exists()
+    assert (tmp_path / "received.bin").read_bytes() == data
 
 
 def test_file_blocks_reads_the_range_asked_for() -> None:
