@@ -27,9 +27,6 @@ ALIASES = (*CONTEXT_ALIASES, "legacy")
 NODE_ALIAS = "node"  # the reference imputation node: always its own database, never required by a profile
 DATABASE_ALIASES = (*ALIASES, NODE_ALIAS)  # every alias `databases()` configures (besides the empty default)
 SQLITE_CONNECTION_SECONDS = 600  # how long an embedded database connection is reused (Django's CONN_MAX_AGE)
-POOL_MAX_SIZE = 4  # PostgreSQL connections per process and database, at most (DATABASE_POOL_MAX_SIZE; 0: no pool)
-POOL_IDLE_SECONDS = 300  # an idle pooled connection is closed after this
-POOL_WAIT_SECONDS = 10  # a request waits this long for a free connection, then fails
 INSECURE_SECRET_PREFIXES = ("django-insecure", "change-me", "change_me", "changeme", "replace-me")
 
 
@@ -43,7 +40,10 @@ def databases(profile: str, env: environ.Env, var_dir: Path) -> dict[str, dict[s
             (var_dir / "db").mkdir(parents=True, exist_ok=True)
             config: dict[str, Any] = sqlite_database(var_dir / "db" / f"{alias}.sqlite3")
         elif name in os.environ:
-            config = postgres_database(env, name)
+            config = env.db_url(name)
+            # closed after each request: request threads are pooled (apps/kernel/request_threads.py), but a
+            # PostgreSQL connection per warm thread and context would outnumber what a small server allows
+            config.update(CONN_MAX_AGE=0)
         else:
             missing.append(name)
             continue
@@ -53,22 +53,6 @@ def databases(profile: str, env: environ.Env, var_dir: Path) -> dict[str, dict[s
         raise ImproperlyConfigured(f"profile {profile!r} needs one database per context; missing: {', '.join(missing)}")
     result[NODE_ALIAS] = node_database(env, var_dir)
     return result
-
-
-def postgres_database(env: environ.Env, name: str) -> dict[str, Any]:
-    """A context's PostgreSQL database from the URL in `name`, its connections drawn from a pool in each process
-    (Django's psycopg pool). Opening a connection costs more than most requests (about 4 ms on loopback with password
-    authentication, more across a network); a pool keeps a few open, checks each before lending it (so one killed by
-    a database restart is replaced, not handed out) and closes those idle for POOL_IDLE_SECONDS. Bounded per
-    process and database, so a small server's max_connections holds; Celery's prefork workers close theirs around
-    each task (its Django fixup), so a pool never crosses a fork."""
-    config: dict[str, Any] = env.db_url(name)
-    config.update(CONN_MAX_AGE=0)  # a pooled connection goes back to the pool when Django closes it
-    size = env.int("DATABASE_POOL_MAX_SIZE", default=POOL_MAX_SIZE)
-    if size > 0:
-        pool = {"min_size": 0, "max_size": size, "max_idle": POOL_IDLE_SECONDS, "timeout": POOL_WAIT_SECONDS}
-        config.update(CONN_HEALTH_CHECKS=True, OPTIONS={**config.get("OPTIONS", {}), "pool": pool})
-    return config
 
 
 def sqlite_database(path: Path, *, keep_connections: bool = True) -> dict[str, Any]:

@@ -241,27 +241,9 @@ def test_postgres_databases_parse_one_url_per_alias(monkeypatch: pytest.MonkeyPa
             "HOST": "db.internal",
             "PORT": 5433,
             "CONN_MAX_AGE": 0,
-            "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": {"pool": {"min_size": 0, "max_size": 4, "max_idle": 300, "timeout": 10}},
             "TEST": {"DEPENDENCIES": []},
         }
     assert not (tmp_path / "db").exists()
-
-
-def test_postgres_connection_pools_are_sized_or_turned_off_by_the_environment(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    for alias in ALIASES:
-        monkeypatch.setenv(f"DATABASE_URL_{alias.upper()}", f"postgres://u@127.0.0.1:5432/{alias}?sslmode=require")
-
-    monkeypatch.setenv("DATABASE_POOL_MAX_SIZE", "12")
-    sized = databases("postgres", environ.Env(), tmp_path)["files"]
-    monkeypatch.setenv("DATABASE_POOL_MAX_SIZE", "0")
-    unpooled = databases("postgres", environ.Env(), tmp_path)["files"]
-
-    assert sized["OPTIONS"] == {"sslmode": "require", "pool": {**sized["OPTIONS"]["pool"], "max_size": 12}}
-    assert unpooled["OPTIONS"] == {"sslmode": "require"} and unpooled["CONN_MAX_AGE"] == 0
-    assert "CONN_HEALTH_CHECKS" not in unpooled
 
 
 @pytest.mark.parametrize("profile", ["postgres", "production"])

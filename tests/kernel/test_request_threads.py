@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from django.test import override_settings
 
 from apps.kernel.request_threads import PooledThreadsHandler, RequestThreads
 from tests.kernel import thread_urls
-from tests.servers import Server, deployable_env, server_start
+from tests.servers import deployable_env, server_start
 
 
 @pytest.fixture
@@ -156,47 +153,22 @@ def _new_connections(exposition: str, alias: str) -> float:
     return float(match.group(1))
 
 
-@contextmanager
-def _after_ten_readiness_checks(tmp_path: Path, **overrides: str) -> Iterator[Server]:
-    """The monolith served in a process of its own, once it has answered /readyz ten times one after another."""
-    env = deployable_env("monolith", tmp_path, REDIS_URL="redis://127.0.0.1:1/0", **overrides)  # no Redis: fast
+def test_a_served_process_keeps_its_embedded_database_connections_across_requests(tmp_path: Path) -> None:
+    env = deployable_env("monolith", tmp_path, REDIS_URL="redis://127.0.0.1:1/0")  # no Redis: readyz answers fast
     server = server_start(env, log=tmp_path / "web.log")
     try:
         for _ in range(10):  # each checks every database with a query
             with pytest.raises(urllib.error.HTTPError, match="503"):
                 urllib.request.urlopen(f"{server.url}/readyz", timeout=10)
-        yield server
+        with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as response:
+            exposition = response.read().decode()
     finally:
         server.stop()
-
-
-def test_a_served_process_keeps_its_embedded_database_connections_across_requests(tmp_path: Path) -> None:
-    with (
-        _after_ten_readiness_checks(tmp_path) as server,
-        urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as response,
-    ):
-        exposition = response.read().decode()
 
     # one per warm thread, not per request: a request that arrives while the one before is still being wound up
     # (its response already sent) borrows a second thread
     assert _new_connections(exposition, "files") <= 2
     assert _new_connections(exposition, "jobs") <= 2
-
-
-@pytest.mark.postgres
-def test_a_served_process_draws_its_postgresql_connections_from_a_pool(tmp_path: Path) -> None:
-    with psycopg.connect(os.environ["DATABASE_URL_FILES"], autocommit=True) as watcher:
-        since = watcher.execute("SELECT now()").fetchone()
-        with _after_ten_readiness_checks(tmp_path, PLATFORM_PROFILE="postgres"):
-            opened = watcher.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid() AND backend_start > %s",
-                since,
-            ).fetchone()
-
-    # the connection the first check opened is still open, lent again to the nine after it; without a pool each
-    # check opened one and closed it when its request ended (none would be left open here)
-    assert opened is not None and 1 <= opened[0] <= 2
 
 
 def test_a_retired_thread_closes_its_database_connections_on_itself_before_it_ends(
