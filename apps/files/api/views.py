@@ -18,12 +18,13 @@ from rest_framework.views import APIView
 from apps.files.api.bodies import caller_of, file_bodies, file_body
 from apps.files.api.streaming import file_response
 from apps.files.errors import PayloadTooLargeError, RangeNotSatisfiableError
-from apps.files.models import DownloadLog, FileStatus, UploadedFile
+from apps.files.models import DB, DownloadLog, FileStatus, UploadedFile
 from apps.files.selectors.files import file_get, file_list, kind_valid
 from apps.files.services.downloads import download_link_issue, download_link_open, download_record
 from apps.files.services.files import file_delete, zip_password_reveal
 from apps.files.services.uploads import file_upload_oneshot
 from apps.files.storage import storage_backend
+from apps.kernel.connections import connection_release
 from apps.kernel.errors import ApplicationError, ConflictError
 from apps.kernel.pagination import paginated_response
 
@@ -91,6 +92,16 @@ class RangeApi(APIView):
         return response
 
 
+def _streamed(request: Request, file: UploadedFile, *, action: str, actor_id: int | None = None) -> HttpResponseBase:
+    """The file's bytes, logged; the request's database connection goes back before they stream (minutes, for a
+    multi-GB result), since nothing after needs it."""
+    response = file_response(request, file)
+    byte_range = response.get("Content-Range", "")
+    download_record(file_id=file.pk, actor_id=actor_id, action=action, byte_range=byte_range, request=request)
+    connection_release(DB)
+    return response
+
+
 class FileDownloadApi(RangeApi):
     def get(self, request: Request, file_id: int) -> HttpResponseBase:
         caller = caller_of(request)
@@ -107,15 +118,7 @@ class FileDownloadApi(RangeApi):
         if presigned:
             download_record(file_id=file.pk, actor_id=caller.user_id, action=REDIRECT, request=request)
             return HttpResponseRedirect(presigned)
-        response = file_response(request, file)
-        download_record(
-            file_id=file.pk,
-            actor_id=caller.user_id,
-            action=DownloadLog.Action.DOWNLOAD,
-            byte_range=response.get("Content-Range", ""),
-            request=request,
-        )
-        return response
+        return _streamed(request, file, action=DownloadLog.Action.DOWNLOAD, actor_id=caller.user_id)
 
 
 class FileDownloadLinkApi(APIView):
@@ -139,15 +142,7 @@ class SignedDownloadApi(RangeApi):
     permission_classes = [AllowAny]
 
     def get(self, request: Request, token: str) -> HttpResponseBase:
-        file = download_link_open(token=token)
-        response = file_response(request, file)
-        download_record(
-            file_id=file.pk,
-            action=DownloadLog.Action.SIGNED,
-            byte_range=response.get("Content-Range", ""),
-            request=request,
-        )
-        return response
+        return _streamed(request, download_link_open(token=token), action=DownloadLog.Action.SIGNED)
 
 
 class ZipPasswordApi(APIView):

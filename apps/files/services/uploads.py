@@ -33,12 +33,14 @@ from apps.files.models import DB, FileKind, FileStatus, StorageAccount, Uploaded
 from apps.files.naming import name_sanitise, suffix_of
 from apps.files.selectors.files import stored_bytes
 from apps.files.storage import BLOCK, Readable, StorageConflictError, key_new, storage_backend
+from apps.kernel.connections import connection_release
 from apps.kernel.errors import ApplicationError, ConflictError, NotFoundError, ServiceUnavailableError
 from apps.users.public import UserNotFoundError, UsersUnavailableError, get_users_service
 
 logger = logging.getLogger(__name__)
 
 VALIDATE_TASK = "files.validate"
+BODY_HOLD_SECONDS = 1.0  # a chunk whose body takes longer gives back a database connection it would not keep
 UPLOAD_CAPABILITY = "submit_jobs"  # uploads are inputs of jobs: whoever may not submit jobs may not upload
 
 
@@ -187,8 +189,11 @@ class _Body:
                 yield block
 
     def _blocks(self) -> Iterator[bytes]:
-        left = self.length
+        left, release_at = self.length, time.monotonic() + BODY_HOLD_SECONDS
         while left > 0:
+            if release_at and time.monotonic() >= release_at:  # a slow client: not worth an idle connection
+                connection_release(DB)
+                release_at = 0.0
             try:
                 block = self.stream.read(min(BLOCK, left))
             except OSError as exc:  # the client went away, or its body stalled (apps/files/api/asgi.py)

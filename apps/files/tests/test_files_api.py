@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.core import signing
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
@@ -175,6 +176,19 @@ def test_download_streams_the_whole_file_and_logs_it(client: Client) -> None:
     assert reply["Content-Disposition"] == "attachment; filename=\"my data.vcf.gz\"; filename*=UTF-8''my%20data.vcf.gz"
     assert reply["ETag"] == f'"{sha256(DATA)}"'
     assert _logged() == [(file_id, OWNER, "download", "")]
+
+
+@pytest.mark.django_db(databases=["files"], transaction=True)  # no test transaction, so a connection may close
+def test_a_download_gives_back_a_database_connection_it_would_not_keep_before_its_bytes_stream(client: Client) -> None:
+    # given a stored file
+    file_id = upload(client, OWNER, DATA)
+    # when its download is answered, before the bytes are read
+    reply = client.get(f"/api/files/{file_id}/download/", headers=auth(OWNER))
+    held = connections[DB].connection is not None
+    # then the connection is closed already where it would be at the request's end anyway (PostgreSQL here), and kept
+    # where it outlives requests (embedded SQLite); the bytes and the log line are as ever
+    assert held is (connections[DB].settings_dict["CONN_MAX_AGE"] != 0)
+    assert _content(reply) == DATA and _logged() == [(file_id, OWNER, "download", "")]
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connections
 from django.test import Client
 from django.utils import timezone
 from prometheus_client import REGISTRY
@@ -16,6 +17,7 @@ from prometheus_client import REGISTRY
 from apps.files.hashing import STATE_SIZE
 from apps.files.metrics import PHASES
 from apps.files.models import DB, FileStatus, StorageAccount, UploadedFile
+from apps.files.services import uploads
 from apps.files.services.uploads import _lease_take, upload_append
 from apps.files.tests.helpers import (
     TUS,
@@ -131,6 +133,36 @@ def test_an_interrupted_chunk_is_not_kept_and_the_upload_resumes_with_the_right_
     assert resumed_at == 1000
     assert stored(file_id).lease_token == ""
     assert rest.status_code == 204
+    assert stored(file_id).sha256 == sha256(DATA)
+
+
+class _Watched(io.BytesIO):
+    """A chunk's body that notes, at each read, whether the reading thread holds a files database connection."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.held: list[bool] = []
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.held.append(connections[DB].connection is not None)
+        return super().read(size)
+
+
+@pytest.mark.django_db(databases=["files"], transaction=True)  # no test transaction, so a connection may close
+def test_a_slow_chunk_gives_back_a_database_connection_it_would_not_keep(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given an upload, and a chunk whose body takes longer than a connection is held for (no time at all here)
+    file_id = tus_create(client, OWNER, length=len(DATA)).json()["id"]
+    monkeypatch.setattr(uploads, "BODY_HOLD_SECONDS", 0.0)
+    body = _Watched(DATA)
+    # when it is appended
+    file = upload_append(file=stored(file_id), offset=0, body=body, length=len(DATA))
+    # then the body was read without the connection where it would be closed at the request's end anyway
+    # (PostgreSQL here) and with it where it outlives requests (embedded SQLite), and the chunk committed all the same
+    kept = connections[DB].settings_dict["CONN_MAX_AGE"] != 0
+    assert len(body.held) >= 4 and all(held is kept for held in body.held), body.held
+    assert file.upload_offset == stored(file_id).upload_offset == len(DATA)
     assert stored(file_id).sha256 == sha256(DATA)
 
 
