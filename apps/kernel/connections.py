@@ -6,14 +6,14 @@ from django.db import connections
 
 
 def connection_release(alias: str) -> None:
-    """Close this thread's connection to `alias` now if it would not outlive the request anyway (CONN_MAX_AGE 0, as
-    PostgreSQL has here) and no transaction is open on it; the next query opens a new one.
+    """Close this thread's connection to `alias` now if the request's end would close it anyway (CONN_MAX_AGE 0, as
+    PostgreSQL has here), unless a transaction is open on it; the next query opens a new one.
 
-    Django closes such a connection only when the request ends, so a request that then moves bytes for minutes (a
-    tus chunk from a slow client, a multi-GB download) held an idle database connection all along, and enough of
-    them at once exhaust the database server's max_connections. A connection meant to be kept (an embedded SQLite
-    database on a warm request thread, apps/kernel/request_threads.py) stays open.
+    Django checks a connection's age only when a request starts and ends, so a request that moves bytes for minutes
+    after its last query (a tus chunk from a slow client, a multi-GB download) held an idle database connection all
+    along, and enough of them at once exhaust the database server's max_connections. A connection meant to be kept
+    (an embedded SQLite database on a warm request thread, apps/kernel/request_threads.py) stays open.
     """
     connection = connections[alias]
-    if connection.connection is not None and not connection.in_atomic_block:
+    if connection.connection is not None and not connection.in_atomic_block and connection.get_autocommit():
         connection.close_if_unusable_or_obsolete()

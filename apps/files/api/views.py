@@ -93,8 +93,8 @@ class RangeApi(APIView):
 
 
 def _streamed(request: Request, file: UploadedFile, *, action: str, actor_id: int | None = None) -> HttpResponseBase:
-    """The file's bytes, logged; the request's database connection goes back before they stream (minutes, for a
-    multi-GB result), since nothing after needs it."""
+    """The file's bytes, logged; before they stream (minutes, for a multi-GB result) the files connection is closed
+    where the request's end would close it anyway, since nothing after needs it."""
     response = file_response(request, file)
     byte_range = response.get("Content-Range", "")
     download_record(file_id=file.pk, actor_id=actor_id, action=action, byte_range=byte_range, request=request)

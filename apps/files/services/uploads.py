@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -169,11 +169,18 @@ def _lease_take(file: UploadedFile, *, offset: int, now: datetime) -> str:
 
 
 def _lease_release(file_id: int, token: str) -> None:
-    UploadedFile.objects.using(DB).filter(pk=file_id, lease_token=token).update(lease_token="", lease_until=None)
+    """Best effort, on the way out of a failed chunk: if the database cannot be reached the lease runs out on its own
+    (FILES_UPLOAD_LEASE_SECONDS), and the chunk's own error is the one to report."""
+    try:
+        UploadedFile.objects.using(DB).filter(pk=file_id, lease_token=token).update(lease_token="", lease_until=None)
+    except DatabaseError:
+        logger.exception("upload %s: its lease could not be given back; it expires on its own", file_id)
 
 
 class _Body:
-    """The request body in blocks, hashed on the way; refuses to end before the announced length."""
+    """The request body in blocks, hashed on the way; refuses to end before the announced length. Once reading has
+    taken longer than BODY_HOLD_SECONDS it gives back the files connection if the request's end would close it
+    anyway (the commit opens another)."""
 
     def __init__(self, stream: Readable, length: int, hasher: ResumableSha256 | None) -> None:
         self.stream, self.length, self.hasher = stream, length, hasher
@@ -189,11 +196,13 @@ class _Body:
                 yield block
 
     def _blocks(self) -> Iterator[bytes]:
-        left, release_at = self.length, time.monotonic() + BODY_HOLD_SECONDS
+        left = self.length
+        release_at: float | None = time.monotonic() + BODY_HOLD_SECONDS
         while left > 0:
-            if release_at and time.monotonic() >= release_at:  # a slow client: not worth an idle connection
-                connection_release(DB)
-                release_at = 0.0
+            # checked between reads, on the request's thread (backends iterate the blocks where they are called)
+            if release_at is not None and time.monotonic() >= release_at:
+                connection_release(DB)  # a slow client: not worth an idle database connection
+                release_at = None
             try:
                 block = self.stream.read(min(BLOCK, left))
             except OSError as exc:  # the client went away, or its body stalled (apps/files/api/asgi.py)

@@ -149,18 +149,20 @@ class _Watched(io.BytesIO):
 
 
 @pytest.mark.django_db(databases=["files"], transaction=True)  # no test transaction, so a connection may close
+@pytest.mark.parametrize("hold", [0.0, 3600.0], ids=["slow chunk", "fast chunk"])
 def test_a_slow_chunk_gives_back_a_database_connection_it_would_not_keep(
-    client: Client, monkeypatch: pytest.MonkeyPatch
+    client: Client, monkeypatch: pytest.MonkeyPatch, hold: float
 ) -> None:
-    # given an upload, and a chunk whose body takes longer than a connection is held for (no time at all here)
+    # given an upload, and a chunk whose body takes longer than a connection is held for (no time at all), or not
     file_id = tus_create(client, OWNER, length=len(DATA)).json()["id"]
-    monkeypatch.setattr(uploads, "BODY_HOLD_SECONDS", 0.0)
+    monkeypatch.setattr(uploads, "BODY_HOLD_SECONDS", hold)
     body = _Watched(DATA)
     # when it is appended
     file = upload_append(file=stored(file_id), offset=0, body=body, length=len(DATA))
-    # then the body was read without the connection where it would be closed at the request's end anyway
-    # (PostgreSQL here) and with it where it outlives requests (embedded SQLite), and the chunk committed all the same
-    kept = connections[DB].settings_dict["CONN_MAX_AGE"] != 0
+    # then a slow chunk's body was read without the connection where the request's end would close it anyway
+    # (PostgreSQL here) and with it where it outlives requests (embedded SQLite); a fast chunk kept it for its commit;
+    # either way the chunk committed
+    kept = connections[DB].settings_dict["CONN_MAX_AGE"] != 0 or hold > 0
     assert len(body.held) >= 4 and all(held is kept for held in body.held), body.held
     assert file.upload_offset == stored(file_id).upload_offset == len(DATA)
     assert stored(file_id).sha256 == sha256(DATA)
