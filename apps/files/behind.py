@@ -14,6 +14,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 DEPTH = 4  # blocks handed over and not yet consumed, at most
+Block = bytes | memoryview  # a block of a body or file; a view may be of a buffer that is reused later
 
 
 class Behind:
@@ -21,9 +22,9 @@ class Behind:
     normally waits for the last block and raises what `consume` raised; leaving it by an exception (or
     GeneratorExit) drops what is still waiting and lets that exception through."""
 
-    def __init__(self, consume: Callable[[bytes], object], *, name: str, depth: int = DEPTH) -> None:
+    def __init__(self, consume: Callable[[Block], object], *, name: str, depth: int = DEPTH) -> None:
         self._consume = consume
-        self._pending: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._pending: queue.Queue[Block | None] = queue.Queue(maxsize=depth)
         self._failure: BaseException | None = None
         self._dropping = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -32,7 +33,7 @@ class Behind:
         self._thread.start()
         return self
 
-    def put(self, block: bytes) -> None:
+    def put(self, block: Block) -> None:
         """Hand `block` over, waiting while `depth` blocks wait; raises at once once `consume` has failed."""
         if self._failure is not None:
             raise self._failure

@@ -17,6 +17,7 @@ first, and nothing counts as stored before `finish()` returns.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import mmap
 import os
@@ -24,6 +25,11 @@ from typing import IO
 
 ALIGN = 4096  # a multiple of every logical block size Linux supports
 RUN = 1024**2  # bytes per direct write; little is left to write once the last byte is in (4 MiB was ~20% slower)
+
+
+def _aligned(view: memoryview) -> bool:
+    """Whether a writable view starts on an ALIGN boundary (a read-only one cannot be asked, and is copied)."""
+    return not view.readonly and ctypes.addressof(ctypes.c_char.from_buffer(view)) % ALIGN == 0
 
 
 class DirectAppender:
@@ -46,7 +52,10 @@ class DirectAppender:
                 raise FileNotFoundError(f"{path} was cut while a chunk was being appended")
             self._view[: self._filled] = head
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
+        if not self._filled and isinstance(data, memoryview) and data and not len(data) % ALIGN and _aligned(data):
+            self._write_out(data)  # already an aligned buffer (the body was received into it): no copy
+            return
         source = memoryview(data)
         while source:
             take = min(len(source), RUN - self._filled)
@@ -54,19 +63,19 @@ class DirectAppender:
             self._filled += take
             source = source[take:]
             if self._filled == RUN:
-                self._write_out(RUN)
+                self._write_out(self._view[:RUN])
 
-    def _write_out(self, size: int) -> None:
-        if os.pwrite(self._fd, self._view[:size], self._position) != size:  # a regular file writes short when full
+    def _write_out(self, data: memoryview) -> None:
+        if os.pwrite(self._fd, data, self._position) != len(data):  # a regular file writes short when full
             raise OSError(errno.ENOSPC, "No space left on device", str(self._path))
-        self._position += size
+        self._position += len(data)
         self._filled = 0
 
     def finish(self, *, sync: bool) -> None:
         whole = self._filled - self._filled % ALIGN
         tail = bytes(self._view[whole : self._filled])
         if whole:
-            self._write_out(whole)
+            self._write_out(self._view[:whole])
         plain = os.open(self._path, os.O_WRONLY)  # the last partial block, through the page cache, unpadded
         try:
             if tail and os.pwrite(plain, tail, self._position) != len(tail):
@@ -92,7 +101,7 @@ class BufferedAppender:
         out.truncate(offset)
         out.seek(offset)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         self._out.write(data)
 
     def finish(self, *, sync: bool) -> None:

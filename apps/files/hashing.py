@@ -39,7 +39,7 @@ class _Libcrypto:
         self.update = lib.SHA256_Update
         self.final = lib.SHA256_Final
         self.init.argtypes = [ctypes.c_void_p]
-        self.update.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+        self.update.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
         self.final.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
         for function in (self.init, self.update, self.final):
             function.restype = ctypes.c_int
@@ -92,7 +92,14 @@ class ResumableSha256:
         hasher._ctx = _Sha256Ctx.from_buffer_copy(state)
         return hasher
 
-    def update(self, data: bytes) -> None:
+    def update(self, data: bytes | memoryview) -> None:
+        """Hash `data`; a writable view (a reused receive buffer) is read in place, a read-only one is copied."""
+        if isinstance(data, memoryview):
+            if data.readonly:
+                data = data.tobytes()
+            else:
+                self._lib.update(ctypes.byref(self._ctx), (ctypes.c_char * len(data)).from_buffer(data), len(data))
+                return
         self._lib.update(ctypes.byref(self._ctx), data, len(data))
 
     def state(self) -> bytes:

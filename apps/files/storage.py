@@ -35,7 +35,7 @@ from typing import IO, Any, Protocol
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, Storage
 
-from apps.files.behind import Behind
+from apps.files.behind import Behind, Block
 from apps.files.direct import appender_open
 from apps.files.public import StorageHealth
 
@@ -81,10 +81,12 @@ class StorageBackend(ABC):
 
     @abstractmethod
     def upload_append(
-        self, key: str, state: dict[str, Any], blocks: Iterable[bytes], *, offset: int, length: int, final: bool
+        self, key: str, state: dict[str, Any], blocks: Iterable[Block], *, offset: int, length: int, final: bool
     ) -> dict[str, Any]:
         """Store `blocks` at `offset` of `key`; with `final`, this is the last chunk and the object must exist after.
-        Returns the new state; nothing is considered stored until the caller commits it."""
+        Returns the new state; nothing is considered stored until the caller commits it. Iterate `blocks` on the
+        calling thread; a block may be a view of a reused buffer, valid until DEPTH + 1 more have been taken
+        (apps/files/behind.py): keep it no longer than a `Behind` does, or copy it."""
 
     @abstractmethod
     def upload_abort(self, key: str, state: dict[str, Any]) -> None:
@@ -149,7 +151,7 @@ class LocalBackend(StorageBackend):
         return {}
 
     def upload_append(
-        self, key: str, state: dict[str, Any], blocks: Iterable[bytes], *, offset: int, length: int, final: bool
+        self, key: str, state: dict[str, Any], blocks: Iterable[Block], *, offset: int, length: int, final: bool
     ) -> dict[str, Any]:
         try:
             appender = appender_open(self.path(key), offset)
@@ -250,7 +252,7 @@ class S3Backend(StorageBackend):
         return {"upload_id": "", "parts": [], "tail": 0, "tail_etag": ""}
 
     def upload_append(
-        self, key: str, state: dict[str, Any], blocks: Iterable[bytes], *, offset: int, length: int, final: bool
+        self, key: str, state: dict[str, Any], blocks: Iterable[Block], *, offset: int, length: int, final: bool
     ) -> dict[str, Any]:
         state = {**state, "parts": list(state["parts"])}
         with tempfile.TemporaryFile() as staged:
@@ -304,7 +306,7 @@ class S3Backend(StorageBackend):
         return copied
 
     @staticmethod
-    def _copy(blocks: Iterable[bytes], out: IO[bytes]) -> int:
+    def _copy(blocks: Iterable[Block], out: IO[bytes]) -> int:
         size = 0
         for block in blocks:
             out.write(block)

@@ -61,6 +61,19 @@ def _digest(reader: SocketBodyReader) -> Message:
     return {"length": length, "sha256": sha.hexdigest(), "first_read": first}
 
 
+def _digest_into(reader: SocketBodyReader) -> Message:
+    """As `_digest`, reading with readinto into one reused buffer."""
+    sha, length, first, buffer = hashlib.sha256(), 0, None, memoryview(bytearray(READ_SIZE))
+    try:
+        while got := reader.readinto(buffer):
+            first = got if first is None else first
+            sha.update(buffer[:got])
+            length += got
+    except SocketBodyError as exc:
+        return {"error": str(exc), "length": length}
+    return {"length": length, "sha256": sha.hexdigest(), "first_read": first}
+
+
 def _timed(read: Callable[[SocketBodyReader], Message], reader: SocketBodyReader) -> Message:
     started = time.monotonic()
     return {**read(reader), "seconds": time.monotonic() - started}
@@ -81,7 +94,7 @@ def _app(
 ) -> Callable[[Message, Receive, Send], Awaitable[None]]:
     """Claims the body when offered (after `?wait=` seconds, with `?idle=` as idle timeout) and reads it on a thread;
     /refuse claims and answers 413 without reading; /abandon answers while its thread still reads; `?listen=1` also
-    awaits receive() while the thread reads."""
+    awaits receive() while the thread reads; `?into=1` reads with readinto."""
 
     async def app(scope: Message, receive: Receive, send: Send) -> None:
         query = dict(parse_qsl(scope["query_string"].decode()))
@@ -108,7 +121,7 @@ def _app(
                 if socket_body.claim(5.0) is not None:  # one reader per body: no expected outcome has this key
                     outcome["claimed_twice"] = True
                 listener = asyncio.ensure_future(receive()) if query.get("listen") else None
-                outcome.update(await asyncio.to_thread(_digest, reader))
+                outcome.update(await asyncio.to_thread(_digest_into if query.get("into") else _digest, reader))
                 if listener is not None:
                     message = await asyncio.wait_for(listener, timeout=5)
                     outcome["received"] = [message["type"], len(message.get("body", b""))]
@@ -264,6 +277,23 @@ def test_the_bytes_parsed_before_the_claim_come_first_and_the_rest_from_the_sock
         response = _response(stream)
 
     assert response.json() == {"method": "POST", "offered": True, "claimed": True, "first_read": 1000, **_seen(body)}
+
+
+def test_readinto_gives_the_prefix_then_the_socket_and_never_reads_past_the_body(served: Served) -> None:
+    """The same body through readinto: the buffered start first, then the socket, stopping at the announced length
+    so the next request on the connection is parsed."""
+    body = os.urandom(3 * MiB + 5)
+
+    with _connect(served) as sock, sock.makefile("rb") as stream:
+        sock.sendall(_head("PATCH", "/upload?into=1", len(body)) + body[:1000])
+        served.claims.get(timeout=5)
+        _send_in_pieces(sock, body[1000:], piece=256 * 1024)
+        sock.sendall(_head("GET", "/after"))
+        responses = [_response(stream) for _ in range(2)]
+
+    expected = {"method": "PATCH", "offered": True, "claimed": True, "first_read": 1000, **_seen(body)}
+    assert responses[0].json() == expected
+    assert responses[1].json()["method"] == "GET"
 
 
 def test_expect_100_continue_is_answered_by_the_claim_and_the_body_then_arrives(served: Served) -> None:

@@ -29,6 +29,7 @@ from contextlib import suppress
 from types import ModuleType
 from typing import IO, Any, cast
 
+from django.core.handlers.asgi import ASGIRequest
 from django.http import UnreadablePostError
 from django.urls import Resolver404, resolve
 
@@ -137,6 +138,11 @@ class StreamedBody:
                     self._loop.call_soon_threadsafe(self._room.set)
         return block
 
+    def readinto(self, buffer: memoryview) -> int:
+        block = self.read(len(buffer))
+        buffer[: len(block)] = block
+        return len(block)
+
     def readable(self) -> bool:
         return True
 
@@ -172,9 +178,22 @@ def _headers(scope: Scope) -> dict[str, str]:
     return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", [])}
 
 
+class StreamingRequest(ASGIRequest):
+    """Django's ASGI request, whose body can also be read into the caller's buffer, as the tus PATCH reads it."""
+
+    def readinto(self, buffer: memoryview) -> int:
+        self._read_started = True
+        try:
+            return cast(int, cast(Any, self._stream).readinto(buffer))
+        except OSError as exc:  # as HttpRequest.read has it
+            raise UnreadablePostError(*exc.args) from exc
+
+
 class BodyStreamingHandler(PooledThreadsHandler):
     """Django's ASGI handler on pooled request threads, streaming the bodies of requests whose view asks for it
     (see the module docstring)."""
+
+    request_class = StreamingRequest
 
     def __init__(self, *, urlconf_of: UrlconfOf, high_water: int = HIGH_WATER, idle_timeout: float = 30.0) -> None:
         super().__init__()

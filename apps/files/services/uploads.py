@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import mmap
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import IO, Any
 
@@ -25,7 +27,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.files.behind import Behind
+from apps.files.behind import DEPTH, Behind, Block
 from apps.files.errors import ForbiddenError, LengthRequiredError, PayloadTooLargeError, QuotaExceededError
 from apps.files.hashing import ResumableSha256, resumable_sha256_available
 from apps.files.metrics import CHUNK_BYTES, CHUNK_SECONDS
@@ -177,6 +179,28 @@ def _lease_release(file_id: int, token: str) -> None:
         logger.exception("upload %s: its lease could not be given back; it expires on its own", file_id)
 
 
+RING = DEPTH + 2  # a block's buffer is refilled only once the hashing and writing threads are past it
+_rings = threading.local()
+
+
+def _ring() -> list[memoryview]:
+    """This thread's page-aligned receive buffers, made once: mapping fresh ones for every chunk cost more in page
+    faults than the copies they saved. A block in one stays valid until RING - 1 more have been received, and no
+    `Behind` lags more than DEPTH + 1 blocks (apps/files/behind.py)."""
+    ring: list[memoryview] | None = getattr(_rings, "buffers", None)
+    if ring is None:
+        ring = _rings.buffers = [memoryview(mmap.mmap(-1, BLOCK)) for _ in range(RING)]
+    return ring
+
+
+def _filled(readinto: Callable[[memoryview], int], buffer: memoryview) -> memoryview:
+    """`buffer` filled from the body, or as much of it as the body had before it ended."""
+    taken = 0
+    while taken < len(buffer) and (got := readinto(buffer[taken:])):
+        taken += got
+    return buffer[:taken]
+
+
 class _Body:
     """The request body in blocks, hashed on the way; refuses to end before the announced length. Once reading has
     taken longer than BODY_HOLD_SECONDS it gives back the files connection if the request's end would close it
@@ -185,7 +209,7 @@ class _Body:
     def __init__(self, stream: Readable, length: int, hasher: ResumableSha256 | None) -> None:
         self.stream, self.length, self.hasher = stream, length, hasher
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[Block]:
         if self.hasher is None:
             yield from self._blocks()
             return
@@ -195,16 +219,22 @@ class _Body:
                 hashing.put(block)
                 yield block
 
-    def _blocks(self) -> Iterator[bytes]:
+    def _blocks(self) -> Iterator[Block]:
         left = self.length
         release_at: float | None = time.monotonic() + BODY_HOLD_SECONDS
+        readinto: Callable[[memoryview], int] | None = getattr(self.stream, "readinto", None)
+        ring, turn = (_ring(), 0) if readinto is not None else ([], 0)
         while left > 0:
             # checked between reads, on the request's thread (backends iterate the blocks where they are called)
             if release_at is not None and time.monotonic() >= release_at:
                 connection_release(DB)  # a slow client: not worth an idle database connection
                 release_at = None
             try:
-                block = self.stream.read(min(BLOCK, left))
+                if readinto is None:
+                    block: Block = self.stream.read(min(BLOCK, left))
+                else:  # received straight into an aligned buffer, which hashing and direct I/O read in place
+                    block = _filled(readinto, ring[turn % RING][: min(BLOCK, left)])
+                    turn += 1
             except OSError as exc:  # the client went away, or its body stalled (apps/files/api/asgi.py)
                 raise ApplicationError(
                     f"The request body broke off after {self.length - left} of the {self.length} bytes announced "

@@ -6,6 +6,7 @@ exactly the bytes sent, whatever the chunks' alignment."""
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 import threading
 from collections.abc import Callable
@@ -61,6 +62,44 @@ def test_chunks_of_any_alignment_leave_exactly_the_bytes_sent(opener: Opener, tm
 
         assert path.stat().st_size == len(sent)
     assert path.read_bytes() == sent
+
+
+def test_aligned_views_are_written_in_place_and_the_rest_through_the_appenders_buffer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given page-aligned buffers (as an upload receives into), and a record of whose memory each direct write is from
+    path = tmp_path / "upload"
+    path.touch()
+    blocks = [os.urandom(RUN), os.urandom(RUN), os.urandom(ALIGN + 7)]
+    aligned = [memoryview(mmap.mmap(-1, RUN))[: len(block)] for block in blocks]
+    for view, block in zip(aligned, blocks, strict=True):
+        view[:] = block
+    written: list[str] = []
+    write_out = DirectAppender._write_out
+
+    def recorded(self: DirectAppender, data: memoryview) -> None:
+        written.append("own" if data.obj is self._buffer else "caller's")
+        write_out(self, data)
+
+    monkeypatch.setattr(DirectAppender, "_write_out", recorded)
+    # when a chunk of whole aligned views is appended at an aligned offset, then chunks that start inside a block
+    _append_views(path, 0, aligned[:2])
+    _append_views(path, 2 * RUN, [memoryview(bytearray(b"x" * 10))])
+    _append_views(path, 2 * RUN + 10, aligned[2:])
+    # then the file holds exactly the bytes; the aligned views went to the disk from the caller's memory, the rest
+    # through the appender's buffer
+    assert path.read_bytes() == blocks[0] + blocks[1] + b"x" * 10 + blocks[2]
+    assert written == ["caller's", "caller's", "own"]
+
+
+def _append_views(path: Path, offset: int, views: list[memoryview]) -> None:
+    appender = _direct(path, offset)
+    try:
+        for view in views:
+            appender.write(view)
+        appender.finish(sync=True)
+    finally:
+        appender.close()
 
 
 def test_bytes_past_the_offset_left_by_a_failed_chunk_are_cut_first(opener: Opener, tmp_path: Path) -> None:

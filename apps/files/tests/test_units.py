@@ -41,6 +41,20 @@ def test_a_state_of_the_wrong_size_is_refused() -> None:
         ResumableSha256.from_state(b"abc")
 
 
+def test_views_hash_as_their_bytes_whether_writable_or_read_only() -> None:
+    # given the same bytes as bytes, as a view of a writable buffer and as a read-only view
+    data = os.urandom(3 * 1024**2 + 5)
+    hashers = [ResumableSha256() for _ in range(3)]
+    # when each is hashed in pieces
+    for start in range(0, len(data), 1024**2):
+        piece = data[start : start + 1024**2]
+        hashers[0].update(piece)
+        hashers[1].update(memoryview(bytearray(piece)))
+        hashers[2].update(memoryview(piece))
+    # then all three digests are the data's
+    assert {hasher.hexdigest() for hasher in hashers} == {hashlib.sha256(data).hexdigest()}
+
+
 @pytest.mark.parametrize(
     ("raw", "clean"),
     [

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,8 @@ from django.test import Client
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
-from apps.files.hashing import STATE_SIZE
+from apps.files.direct import DirectAppender
+from apps.files.hashing import STATE_SIZE, ResumableSha256
 from apps.files.metrics import PHASES
 from apps.files.models import DB, FileStatus, StorageAccount, UploadedFile
 from apps.files.services import uploads
@@ -137,15 +140,16 @@ def test_an_interrupted_chunk_is_not_kept_and_the_upload_resumes_with_the_right_
 
 
 class _Watched(io.BytesIO):
-    """A chunk's body that notes, at each read, whether the reading thread holds a files database connection."""
+    """A chunk's body that notes, at each read (into the upload's buffers), whether the reading thread holds a files
+    database connection."""
 
     def __init__(self, data: bytes) -> None:
         super().__init__(data)
         self.held: list[bool] = []
 
-    def read(self, size: int | None = -1) -> bytes:
+    def readinto(self, buffer: Any) -> int:
         self.held.append(connections[DB].connection is not None)
-        return super().read(size)
+        return super().readinto(buffer)
 
 
 @pytest.mark.django_db(databases=["files"], transaction=True)  # no test transaction, so a connection may close
@@ -166,6 +170,30 @@ def test_a_slow_chunk_gives_back_a_database_connection_it_would_not_keep(
     assert len(body.held) >= 4 and all(held is kept for held in body.held), body.held
     assert file.upload_offset == stored(file_id).upload_offset == len(DATA)
     assert stored(file_id).sha256 == sha256(DATA)
+
+
+def test_a_chunk_received_into_reused_buffers_is_hashed_and_stored_intact_while_both_lag(
+    client: Client, media: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a chunk of more blocks than the upload's ring of receive buffers holds, and hashing and writing slowed
+    # down so that receiving runs as far ahead of them as it may
+    data = os.urandom(12 * 1024**2 + 5)
+    file_id = tus_create(client, OWNER, length=len(data)).json()["id"]
+    for owner, name in ((ResumableSha256, "update"), (DirectAppender, "write")):
+        monkeypatch.setattr(owner, name, _lagging(getattr(owner, name)))
+    # when it is appended from a body read into those buffers
+    file = upload_append(file=stored(file_id), offset=0, body=io.BytesIO(data), length=len(data))
+    # then every block was hashed and written before its buffer was filled again
+    assert file.sha256 == sha256(data)
+    assert (media / file.storage_key).read_bytes() == data
+
+
+def _lagging(method: Callable[..., None]) -> Callable[..., None]:
+    def lagging(self: object, block: Any) -> None:
+        time.sleep(0.01)
+        method(self, block)
+
+    return lagging
 
 
 def _chunk_metrics() -> dict[str, float]:
