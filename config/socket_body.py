@@ -1,17 +1,17 @@
 """uvicorn's HTTP protocol, able to hand a request body over to the application to read from the socket itself.
 
-Through ASGI, every body byte crosses the event loop: uvicorn parses it, copies it into 64 KiB messages, wakes
-the app's task for each, and a worker thread then takes it from there. For a multi-GB upload that machinery, not
-the disk, is the limit (tests/benchmarks/files/README.md). With this protocol a request that announces its length
+Through ASGI, every body byte crosses the event loop: uvicorn parses it, copies it into 64 KiB messages, wakes the
+app's task for each, and a worker thread then takes it from there. For a multi-GB upload that machinery, not the
+disk, is the limit (tests/benchmarks/files/README.md). With this protocol a request that announces its length
 carries the ASGI scope extension `fip.socket_body`; an application that wants the body on a worker thread calls
-`claim()` on the event loop before it receives anything and gets a reader whose `read(size)` takes the bytes
-straight from the socket (whatever the parser had already buffered first). The event loop stops reading this
-connection meanwhile, and once the last byte is read it hands the connection back to a fresh HTTP parser for
-the next request. A body the application answers without reading to its end (a refusal) is read and thrown away
-on the event loop after the response, as uvicorn does for any request, so the client sees the answer and the
+`claim()` on the event loop before it receives anything and gets a reader whose `read(size)` (or `readinto`) takes
+the bytes straight from the socket (whatever the parser had already buffered first). The event loop stops reading
+this connection meanwhile, and once the last byte is read it hands the connection back to a fresh HTTP parser for
+the next request. A body the application answers without reading to its end (a refusal) is read and thrown away on
+the event loop after the response, as uvicorn does for any request, so the client sees the answer and the
 connection stays usable; one whose reading failed (the client went silent) ends the connection with the response.
-When the request ends while its worker thread still waits for bytes (the server shutting down), the wait is
-broken off: the body is not read on behind the request's back.
+When the request ends while its worker thread still waits for bytes (the server shutting down), the wait is broken
+off: the body is not read on behind the request's back.
 
 Never offered over TLS (the socket holds ciphertext), for chunked bodies, or for a request whose whole body has
 already been parsed; an application that does not claim the extension sees plain ASGI.

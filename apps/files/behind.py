@@ -20,7 +20,9 @@ Block = bytes | memoryview  # a block of a body or file; a view may be of a buff
 class Behind:
     """`consume(block)` for every block `put`, in order, on a helper thread. As a context manager: leaving it
     normally waits for the last block and raises what `consume` raised; leaving it by an exception (or
-    GeneratorExit) drops what is still waiting and lets that exception through."""
+    GeneratorExit) drops what is still waiting and lets that exception through, once the helper has stopped.
+    Once `put` returns, the helper is at most `depth` + 1 blocks behind: the upload's receive buffers rely on that
+    (apps/files/services/uploads.py, RING)."""
 
     def __init__(self, consume: Callable[[Block], object], *, name: str, depth: int = DEPTH) -> None:
         self._consume = consume

@@ -4,9 +4,10 @@ Every chunk is synced before its offset is committed, so the page cache buys an 
 copied into freshly allocated cache pages only to be written back at once. On the development VM that copy was the
 slowest and most erratic part of a chunk (a buffered 1 GiB write with one fdatasync: 278 MB/s to 1.7 GB/s within
 minutes; with O_DIRECT: 1.2 GB/s every time; tests/benchmarks/files/README.md). Direct I/O wants the memory
-address, the file offset and the length aligned to the device's blocks, so the bytes are gathered in one
-page-aligned buffer: a chunk that starts inside a block first reads that block's head back from the file (those
-bytes are committed and written again unchanged), and the last partial block goes through the page cache, so
+address, the file offset and the length aligned to the device's blocks, so the bytes are gathered in one page-
+aligned buffer (a whole aligned block that arrives in an aligned buffer of its own, as the upload receives them, is
+written from there instead): a chunk that starts inside a block first reads that block's head back from the file
+(those bytes are committed and written again unchanged), and the last partial block goes through the page cache, so
 nothing is ever written past the chunk's own bytes (a writer whose lease ran out must not pad or cut what a newer
 one committed). Where O_DIRECT is refused (tmpfs, some network filesystems) the chunk goes through the page cache
 as before.
@@ -28,8 +29,10 @@ RUN = 1024**2  # bytes per direct write; little is left to write once the last b
 
 
 def _aligned(view: memoryview) -> bool:
-    """Whether a writable view starts on an ALIGN boundary (a read-only one cannot be asked, and is copied)."""
-    return not view.readonly and ctypes.addressof(ctypes.c_char.from_buffer(view)) % ALIGN == 0
+    """Whether a writable, non-empty, contiguous view starts on an ALIGN boundary (any other is copied)."""
+    if view.readonly or not view.nbytes or not view.c_contiguous:
+        return False
+    return ctypes.addressof(ctypes.c_char.from_buffer(view)) % ALIGN == 0
 
 
 class DirectAppender:
@@ -53,29 +56,34 @@ class DirectAppender:
             self._view[: self._filled] = head
 
     def write(self, data: bytes | memoryview) -> None:
-        if not self._filled and isinstance(data, memoryview) and data and not len(data) % ALIGN and _aligned(data):
-            self._write_out(data)  # already an aligned buffer (the body was received into it): no copy
+        if not self._filled and isinstance(data, memoryview) and data.nbytes % ALIGN == 0 and _aligned(data):
+            # already an aligned buffer (the body was received into it): written from there, not copied
+            self._advance(os.pwrite(self._fd, data, self._position), data.nbytes)
             return
-        source = memoryview(data)
+        source = memoryview(data).cast("B")
         while source:
             take = min(len(source), RUN - self._filled)
             self._view[self._filled : self._filled + take] = source[:take]
             self._filled += take
             source = source[take:]
             if self._filled == RUN:
-                self._write_out(self._view[:RUN])
+                self._write_out(RUN)
 
-    def _write_out(self, data: memoryview) -> None:
-        if os.pwrite(self._fd, data, self._position) != len(data):  # a regular file writes short when full
+    def _write_out(self, size: int) -> None:
+        """Write the first `size` bytes of the buffer (no view of it outlives the call, so close() can unmap it)."""
+        self._advance(os.pwrite(self._fd, self._view[:size], self._position), size)
+
+    def _advance(self, written: int, size: int) -> None:
+        if written != size:  # a regular file writes short when full
             raise OSError(errno.ENOSPC, "No space left on device", str(self._path))
-        self._position += len(data)
+        self._position += size
         self._filled = 0
 
     def finish(self, *, sync: bool) -> None:
         whole = self._filled - self._filled % ALIGN
         tail = bytes(self._view[whole : self._filled])
         if whole:
-            self._write_out(self._view[:whole])
+            self._write_out(whole)
         plain = os.open(self._path, os.O_WRONLY)  # the last partial block, through the page cache, unpadded
         try:
             if tail and os.pwrite(plain, tail, self._position) != len(tail):

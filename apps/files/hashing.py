@@ -95,11 +95,14 @@ class ResumableSha256:
     def update(self, data: bytes | memoryview) -> None:
         """Hash `data`; a writable view (a reused receive buffer) is read in place, a read-only one is copied."""
         if isinstance(data, memoryview):
-            if data.readonly:
+            if data.readonly or not data.c_contiguous:
                 data = data.tobytes()
             else:
-                self._lib.update(ctypes.byref(self._ctx), (ctypes.c_char * len(data)).from_buffer(data), len(data))
+                size = data.nbytes
+                self._lib.update(ctypes.byref(self._ctx), (ctypes.c_char * size).from_buffer(data), size)
                 return
+        if not isinstance(data, bytes):
+            raise TypeError(f"SHA-256 hashes bytes, not {type(data).__name__}")
         self._lib.update(ctypes.byref(self._ctx), data, len(data))
 
     def state(self) -> bytes:

@@ -239,5 +239,5 @@ class BodyStreamingHandler(PooledThreadsHandler):
 
     async def read_body(self, receive: Receive) -> IO[bytes]:
         if isinstance(receive, _AfterBody | _FromSocket):
-            return cast(IO[bytes], receive.body)  # read() and close() are all a request uses of it
+            return cast(IO[bytes], receive.body)  # read(), readinto() and close() are all it is used for
         return await super().read_body(receive)

@@ -185,20 +185,12 @@ _rings = threading.local()
 
 def _ring() -> list[memoryview]:
     """This thread's page-aligned receive buffers, made once: mapping fresh ones for every chunk cost more in page
-    faults than the copies they saved. A block in one stays valid until RING - 1 more have been received, and no
-    `Behind` lags more than DEPTH + 1 blocks (apps/files/behind.py)."""
+    faults than the copies they saved. Block k's buffer is filled again for block k + RING, by when every `Behind`
+    (at most DEPTH + 1 blocks behind, apps/files/behind.py) is past block k."""
     ring: list[memoryview] | None = getattr(_rings, "buffers", None)
     if ring is None:
         ring = _rings.buffers = [memoryview(mmap.mmap(-1, BLOCK)) for _ in range(RING)]
     return ring
-
-
-def _filled(readinto: Callable[[memoryview], int], buffer: memoryview) -> memoryview:
-    """`buffer` filled from the body, or as much of it as the body had before it ended."""
-    taken = 0
-    while taken < len(buffer) and (got := readinto(buffer[taken:])):
-        taken += got
-    return buffer[:taken]
 
 
 class _Body:
@@ -208,6 +200,7 @@ class _Body:
 
     def __init__(self, stream: Readable, length: int, hasher: ResumableSha256 | None) -> None:
         self.stream, self.length, self.hasher = stream, length, hasher
+        self._release_at: float | None = None
 
     def __iter__(self) -> Iterator[Block]:
         if self.hasher is None:
@@ -221,19 +214,16 @@ class _Body:
 
     def _blocks(self) -> Iterator[Block]:
         left = self.length
-        release_at: float | None = time.monotonic() + BODY_HOLD_SECONDS
+        self._release_at = time.monotonic() + BODY_HOLD_SECONDS
         readinto: Callable[[memoryview], int] | None = getattr(self.stream, "readinto", None)
         ring, turn = (_ring(), 0) if readinto is not None else ([], 0)
         while left > 0:
-            # checked between reads, on the request's thread (backends iterate the blocks where they are called)
-            if release_at is not None and time.monotonic() >= release_at:
-                connection_release(DB)  # a slow client: not worth an idle database connection
-                release_at = None
             try:
                 if readinto is None:
+                    self._release_if_due()
                     block: Block = self.stream.read(min(BLOCK, left))
                 else:  # received straight into an aligned buffer, which hashing and direct I/O read in place
-                    block = _filled(readinto, ring[turn % RING][: min(BLOCK, left)])
+                    block = self._filled(readinto, ring[turn % RING][: min(BLOCK, left)])
                     turn += 1
             except OSError as exc:  # the client went away, or its body stalled (apps/files/api/asgi.py)
                 raise ApplicationError(
@@ -247,6 +237,22 @@ class _Body:
                 )
             left -= len(block)
             yield block
+
+    def _filled(self, readinto: Callable[[memoryview], int], buffer: memoryview) -> memoryview:
+        """`buffer` filled from the body, or as much of it as the body had before it ended."""
+        taken = 0
+        while taken < len(buffer):
+            self._release_if_due()
+            if not (got := readinto(buffer[taken:])):
+                break
+            taken += got
+        return buffer[:taken]
+
+    def _release_if_due(self) -> None:
+        """Checked before every read, on the request's thread (backends iterate the blocks where they are called)."""
+        if self._release_at is not None and time.monotonic() >= self._release_at:
+            connection_release(DB)  # a slow client: not worth an idle database connection
+            self._release_at = None
 
 
 def upload_append(*, file: UploadedFile, offset: int, body: Readable, length: int | None) -> UploadedFile:

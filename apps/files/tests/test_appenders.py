@@ -75,13 +75,14 @@ def test_aligned_views_are_written_in_place_and_the_rest_through_the_appenders_b
     for view, block in zip(aligned, blocks, strict=True):
         view[:] = block
     written: list[str] = []
-    write_out = DirectAppender._write_out
+    pwrite = os.pwrite
 
-    def recorded(self: DirectAppender, data: memoryview) -> None:
-        written.append("own" if data.obj is self._buffer else "caller's")
-        write_out(self, data)
+    def recorded(fd: int, data: bytes | memoryview, offset: int) -> int:
+        if isinstance(data, memoryview):  # a block going direct (the unaligned tail goes as bytes)
+            written.append("caller's" if any(data.obj is view.obj for view in aligned) else "own")
+        return pwrite(fd, data, offset)
 
-    monkeypatch.setattr(DirectAppender, "_write_out", recorded)
+    monkeypatch.setattr(os, "pwrite", recorded)
     # when a chunk of whole aligned views is appended at an aligned offset, then chunks that start inside a block
     _append_views(path, 0, aligned[:2])
     _append_views(path, 2 * RUN, [memoryview(bytearray(b"x" * 10))])
@@ -90,6 +91,22 @@ def test_aligned_views_are_written_in_place_and_the_rest_through_the_appenders_b
     # through the appender's buffer
     assert path.read_bytes() == blocks[0] + blocks[1] + b"x" * 10 + blocks[2]
     assert written == ["caller's", "caller's", "own"]
+
+
+def test_a_full_disk_is_reported_as_such_and_the_appender_still_closes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a disk that takes nothing more
+    path = tmp_path / "upload"
+    path.touch()
+    monkeypatch.setattr(os, "pwrite", lambda fd, data, offset: 0)
+    # when whole blocks are appended from the appender's own buffer and from an aligned view
+    aligned = memoryview(mmap.mmap(-1, RUN))
+    for data in (bytes(RUN), aligned):
+        with pytest.raises(OSError) as full, closing(_direct(path, 0)) as appender:
+            appender.write(data)
+        # then it is the disk's error, not one from unmapping a buffer still in use
+        assert full.value.errno == errno.ENOSPC
 
 
 def _append_views(path: Path, offset: int, views: list[memoryview]) -> None:

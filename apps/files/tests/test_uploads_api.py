@@ -172,6 +172,31 @@ def test_a_slow_chunk_gives_back_a_database_connection_it_would_not_keep(
     assert stored(file_id).sha256 == sha256(DATA)
 
 
+class _Trickling(_Watched):
+    """A slow client: at most 64 KiB per read, 20 ms apart."""
+
+    def readinto(self, buffer: Any) -> int:
+        time.sleep(0.02)
+        return super().readinto(buffer[: 64 * 1024])
+
+
+@pytest.mark.django_db(databases=["files"], transaction=True)  # no test transaction, so a connection may close
+def test_a_trickling_chunk_gives_back_its_connection_before_its_first_block_is_full(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a chunk smaller than one block (900 KiB) arriving 64 KiB at a time, and a connection held 0.1 s at most
+    data = DATA[: 900 * 1024]
+    file_id = tus_create(client, OWNER, length=len(DATA)).json()["id"]
+    monkeypatch.setattr(uploads, "BODY_HOLD_SECONDS", 0.1)
+    body = _Trickling(data)
+    # when it is appended
+    upload_append(file=stored(file_id), offset=0, body=body, length=len(data))
+    # then the first reads had the connection, and the last ones no longer where the request's end would close it
+    kept = connections[DB].settings_dict["CONN_MAX_AGE"] != 0
+    assert body.held[0] is True and body.held[-1] is kept, body.held
+    assert stored(file_id).upload_offset == len(data)
+
+
 def test_a_chunk_received_into_reused_buffers_is_hashed_and_stored_intact_while_both_lag(
     client: Client, media: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
