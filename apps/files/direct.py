@@ -4,13 +4,13 @@ Every chunk is synced before its offset is committed, so the page cache buys an 
 copied into freshly allocated cache pages only to be written back at once. On the development VM that copy was the
 slowest and most erratic part of a chunk (a buffered 1 GiB write with one fdatasync: 278 MB/s to 1.7 GB/s within
 minutes; with O_DIRECT: 1.2 GB/s every time; tests/benchmarks/files/README.md). Direct I/O wants the memory
-address, the file offset and the length aligned to the device's blocks, so the bytes are gathered in one page-
-aligned buffer (a whole aligned block that arrives in an aligned buffer of its own, as the upload receives them, is
-written from there instead): a chunk that starts inside a block first reads that block's head back from the file
-(those bytes are committed and written again unchanged), and the last partial block goes through the page cache, so
-nothing is ever written past the chunk's own bytes (a writer whose lease ran out must not pad or cut what a newer
-one committed). Where O_DIRECT is refused (tmpfs, some network filesystems) the chunk goes through the page cache
-as before.
+address, the file offset and the length aligned to the device's blocks, so the bytes are gathered in one
+page-aligned buffer (a whole aligned block that arrives in an aligned buffer of its own, as the upload receives
+them, is written from there instead): a chunk that starts inside a block first reads that block's head back from
+the file (those bytes are committed and written again unchanged), and the last partial block goes through the page
+cache, so nothing is ever written past the chunk's own bytes (a writer whose lease ran out must not pad or cut what
+a newer one committed). Where O_DIRECT is refused (tmpfs, some network filesystems) the chunk goes through the page
+cache as before.
 
 Either way, whatever lies past `offset` (left by a chunk that failed before its offset was committed) is cut
 first, and nothing counts as stored before `finish()` returns.

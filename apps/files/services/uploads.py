@@ -216,7 +216,7 @@ class _Body:
         left = self.length
         self._release_at = time.monotonic() + BODY_HOLD_SECONDS
         readinto: Callable[[memoryview], int] | None = getattr(self.stream, "readinto", None)
-        ring, turn = (_ring(), 0) if readinto is not None else ([], 0)
+        ring, turn = _ring() if readinto is not None else [], 0
         while left > 0:
             try:
                 if readinto is None:
