@@ -8,7 +8,9 @@ from __future__ import annotations
 import errno
 import mmap
 import os
+import signal
 import threading
+import time
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -239,3 +241,63 @@ def test_behind_holds_the_producer_once_depth_blocks_wait() -> None:
         release.set()
         extra.join(5)
         assert not extra.is_alive()
+
+
+def test_behind_reuses_its_helper_thread_and_a_nested_one_gets_another() -> None:
+    def helper_of(name: str) -> threading.Thread:
+        seen: list[threading.Thread] = []
+        with Behind(lambda block: seen.append(threading.current_thread()), name=name) as behind:
+            behind.put(b"x")
+        return seen[0]
+
+    found: dict[str, threading.Thread] = {}
+
+    def producer() -> None:
+        with Behind(lambda block: found.setdefault("outer", threading.current_thread()), name="test-nested") as behind:
+            behind.put(b"x")
+            found["inner"] = helper_of("test-nested")  # waiting for the busy outer helper would never end
+        found["first"], found["second"] = helper_of("test-reused"), helper_of("test-reused")
+
+    thread = threading.Thread(target=producer)
+    thread.start()
+    thread.join(5)
+
+    assert not thread.is_alive()
+    assert found["first"] is found["second"]
+    assert found["inner"] is not found["outer"]
+
+
+def test_behind_works_in_a_forked_child_whose_helpers_did_not_come_along() -> None:
+    def used() -> None:
+        with Behind(lambda block: None, name="test-fork") as behind:
+            behind.put(b"x")
+
+    used()  # this thread now keeps a helper, which a forked child inherits the record of but not the thread
+    child = os.fork()
+    if child == 0:
+        used()
+        os._exit(0)
+    deadline = time.monotonic() + 5
+    while (ended := os.waitpid(child, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if ended[0] == 0:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+
+    assert ended[0] == child and os.waitstatus_to_exitcode(ended[1]) == 0
+
+
+def test_behind_helpers_end_after_the_thread_that_kept_them() -> None:
+    helpers: list[threading.Thread] = []
+
+    def owner() -> None:
+        with Behind(lambda block: helpers.append(threading.current_thread()), name="test-owned") as behind:
+            behind.put(b"x")
+
+    thread = threading.Thread(target=owner)
+    thread.start()
+    thread.join(5)
+    helpers[0].join(5)
+
+    assert not thread.is_alive()
+    assert not helpers[0].is_alive()
