@@ -20,6 +20,7 @@ already been parsed; an application that does not claim the extension sees plain
 from __future__ import annotations
 
 import os
+import select
 import socket
 import threading
 from collections.abc import Callable
@@ -53,8 +54,9 @@ class SocketBodyReader:
         self._prefix, self._left = prefix, left
         self._done, self._failed = done, failed
         self._lock = threading.Lock()  # between the reading thread and release() on the event loop
-        self._reading = False
+        self._reading = False  # a thread is in recv() or wait_readable()
         self._failure = ""
+        self._poller: select.poll | None = None  # made by the first wait_readable()
 
     def read(self, size: int | None = -1) -> bytes:
         """Up to `size` bytes as they arrive (short reads, no copying to fill `size`); b"" once the body is read."""
@@ -76,6 +78,29 @@ class SocketBodyReader:
         if self._left == 0 or not len(buffer):
             return 0
         return self._receive(lambda sock, limit: sock.recv_into(buffer, limit), len(buffer), int)
+
+    def wait_readable(self, timeout: float) -> bool:
+        """Whether a read would return at once within `timeout` seconds (bytes have arrived, or the body has ended or
+        failed), reading nothing: a caller holding something it should give back when the client stalls waits here
+        rather than in a read, which waits up to the idle timeout."""
+        with self._lock:
+            if self._prefix or self._left == 0 or self._sock is None:
+                return True
+            sock, self._reading = self._sock, True  # release() meanwhile shuts the socket down, which wakes the poll
+        try:
+            if self._poller is None:
+                self._poller = select.poll()
+                self._poller.register(sock, select.POLLIN)
+            ready = bool(self._poller.poll(max(0.0, timeout) * 1000))  # milliseconds, rounded up
+        except OSError:
+            ready = True  # the read that follows reports it
+        finally:
+            with self._lock:
+                self._reading = False
+                if self._failure:  # released while polling: the descriptor is ours to close, as after a recv
+                    self._close()
+                    ready = True
+        return ready
 
     def _receive(self, recv: Callable[[socket.socket, int], T], size: int, count: Callable[[T], int]) -> T:
         """One `recv` of at most `size` bytes (never past the body), with the failures and hand-overs it may cause."""
@@ -110,12 +135,12 @@ class SocketBodyReader:
     def release(self) -> int | None:
         """On the event loop, once the request no longer needs its body: the body bytes still unread in the
         socket, or None when the connection cannot carry another request (reading failed, or a thread is still
-        waiting in recv(): that wait is broken off and it fails)."""
+        waiting in recv() or wait_readable(): that wait is broken off, and a read then fails)."""
         with self._lock:
             if self._reading and self._sock is not None:
                 self._failure = FINISHED
                 with suppress(OSError):
-                    self._sock.shutdown(socket.SHUT_RD)  # wakes the waiting recv(), which closes the descriptor
+                    self._sock.shutdown(socket.SHUT_RD)  # wakes the waiting thread, which closes the descriptor
                 return None
             failed = bool(self._failure)
             self._failure = self._failure or FINISHED

@@ -28,6 +28,7 @@ from tests.servers import free_port
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+Reading = Callable[[SocketBodyReader], Message]
 READ_SIZE = 1 << 20
 MiB = 1 << 20
 
@@ -79,6 +80,17 @@ def _timed(read: Callable[[SocketBodyReader], Message], reader: SocketBodyReader
     return {**read(reader), "seconds": time.monotonic() - started}
 
 
+def _waiting_first(seconds: float, read: Reading) -> Reading:
+    """`read`, after waiting up to `seconds` for bytes with wait_readable: whether they came, and how long it took."""
+
+    def waited(reader: SocketBodyReader) -> Message:
+        started = time.monotonic()
+        ready = reader.wait_readable(seconds)
+        return {"ready": ready, "waited": time.monotonic() - started, **read(reader)}
+
+    return waited
+
+
 async def _received(receive: Receive) -> bytes:
     """The body through plain ASGI."""
     parts = []
@@ -94,13 +106,17 @@ def _app(
 ) -> Callable[[Message, Receive, Send], Awaitable[None]]:
     """Claims the body when offered (after `?wait=` seconds, with `?idle=` as idle timeout) and reads it on a thread;
     /refuse claims and answers 413 without reading; /abandon answers while its thread still reads; `?listen=1` also
-    awaits receive() while the thread reads; `?into=1` reads with readinto."""
+    awaits receive() while the thread reads; `?into=1` reads with readinto; `?waits=` waits that long for bytes
+    with wait_readable before reading."""
 
     async def app(scope: Message, receive: Receive, send: Send) -> None:
         query = dict(parse_qsl(scope["query_string"].decode()))
         socket_body = scope.get("extensions", {}).get(EXTENSION)
         outcome: Message = {"method": scope["method"], "offered": socket_body is not None}
         status, reader, abandoned = 200, None, None
+        read: Reading = _digest_into if query.get("into") else _digest
+        if "waits" in query:
+            read = _waiting_first(float(query["waits"]), read)
         try:
             await asyncio.sleep(float(query.get("wait", 0)))
             reader = socket_body.claim(float(query.get("idle", 5))) if socket_body is not None else None
@@ -113,7 +129,7 @@ def _app(
                 status = 413
             elif scope["path"] == "/abandon":  # answers while its thread still waits for the body
                 claims.put(scope["path"])
-                abandoned = asyncio.ensure_future(asyncio.to_thread(_timed, _digest, reader))
+                abandoned = asyncio.ensure_future(asyncio.to_thread(_timed, read, reader))
                 await asyncio.sleep(0.3)
                 status = 202
             else:
@@ -121,7 +137,7 @@ def _app(
                 if socket_body.claim(5.0) is not None:  # one reader per body: no expected outcome has this key
                     outcome["claimed_twice"] = True
                 listener = asyncio.ensure_future(receive()) if query.get("listen") else None
-                outcome.update(await asyncio.to_thread(_digest_into if query.get("into") else _digest, reader))
+                outcome.update(await asyncio.to_thread(read, reader))
                 if listener is not None:
                     message = await asyncio.wait_for(listener, timeout=5)
                     outcome["received"] = [message["type"], len(message.get("body", b""))]
@@ -345,6 +361,37 @@ def test_a_read_still_waiting_when_the_request_ends_is_broken_off_and_its_descri
 
     assert response.status == 202
     assert abandoned["error"] == "The request has finished."
+    assert abandoned["seconds"] < 5
+    assert len(os.listdir("/proc/self/fd")) <= descriptors
+
+
+def test_wait_readable_ends_when_bytes_arrive_or_when_its_time_is_up_and_reads_nothing(served: Served) -> None:
+    """A caller can wait for the next bytes with a timeout of its own, shorter than the idle timeout, and read on."""
+    body = os.urandom(MiB)
+    outcomes = []
+
+    for waits in ("0.2", "5"):
+        with _connect(served) as sock, sock.makefile("rb") as stream:
+            sock.sendall(_head("PATCH", f"/upload?waits={waits}", len(body)))
+            served.claims.get(timeout=5)
+            time.sleep(0.5)  # nothing of the body yet: a wait of 0.2 s ends without it, one of 5 s is still waiting
+            sock.sendall(body)
+            outcomes.append(_response(stream).json())
+
+    assert [outcome["ready"] for outcome in outcomes] == [False, True]
+    assert 0.2 <= outcomes[0]["waited"] < 0.5 <= outcomes[1]["waited"] < 5
+    assert [outcome["sha256"] for outcome in outcomes] == [hashlib.sha256(body).hexdigest()] * 2
+
+
+def test_a_wait_for_bytes_when_the_request_ends_is_broken_off_and_its_descriptor_closed(served: Served) -> None:
+    descriptors = len(os.listdir("/proc/self/fd"))
+    with _connect(served) as sock, sock.makefile("rb") as stream:
+        sock.sendall(_head("POST", "/abandon?idle=30&waits=30", MiB))
+        response = _response(stream)
+        abandoned = served.outcome()
+
+    assert response.status == 202
+    assert (abandoned["ready"], abandoned["error"]) == (True, "The request has finished.")
     assert abandoned["seconds"] < 5
     assert len(os.listdir("/proc/self/fd")) <= descriptors
 

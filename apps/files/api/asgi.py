@@ -143,6 +143,11 @@ class StreamedBody:
         buffer[: len(block)] = block
         return len(block)
 
+    def wait_readable(self, timeout: float) -> bool:
+        """Whether a read would return at once within `timeout` seconds, reading nothing (config/socket_body.py)."""
+        with self._ready:
+            return self._ready.wait_for(lambda: bool(self._blocks or self._ended or self._failure), timeout)
+
     def readable(self) -> bool:
         return True
 
@@ -187,6 +192,11 @@ class StreamingRequest(ASGIRequest):
             return cast(int, cast(Any, self._stream).readinto(buffer))
         except OSError as exc:  # as HttpRequest.read has it
             raise UnreadablePostError(*exc.args) from exc
+
+    def wait_readable(self, timeout: float) -> bool:
+        """Whether a read would return at once within `timeout` seconds, reading nothing (a spooled body: at once)."""
+        wait: Callable[[float], bool] | None = getattr(self._stream, "wait_readable", None)
+        return True if wait is None else bool(wait(timeout))
 
 
 class BodyStreamingHandler(PooledThreadsHandler):

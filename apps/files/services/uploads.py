@@ -201,6 +201,7 @@ class _Body:
     def __init__(self, stream: Readable, length: int, hasher: ResumableSha256 | None) -> None:
         self.stream, self.length, self.hasher = stream, length, hasher
         self._release_at: float | None = None
+        self._wait: Callable[[float], bool] | None = getattr(stream, "wait_readable", None)
 
     def __iter__(self) -> Iterator[Block]:
         if self.hasher is None:
@@ -249,10 +250,17 @@ class _Body:
         return buffer[:taken]
 
     def _release_if_due(self) -> None:
-        """Checked before every read, on the request's thread (backends iterate the blocks where they are called)."""
-        if self._release_at is not None and time.monotonic() >= self._release_at:
-            connection_release(DB)  # a slow client: not worth an idle database connection
-            self._release_at = None
+        """Checked before every read, on the request's thread (backends iterate the blocks where they are called).
+        Where the body can say whether bytes are coming (config/socket_body.py), a stalled client does not hold the
+        connection into its read, which would wait up to the idle timeout: the wait for bytes ends when the hold
+        does."""
+        if self._release_at is None:
+            return
+        left = self._release_at - time.monotonic()
+        if left > 0 and (self._wait is None or self._wait(left)):
+            return
+        connection_release(DB)  # a slow client: not worth an idle database connection
+        self._release_at = None
 
 
 def upload_append(*, file: UploadedFile, offset: int, body: Readable, length: int | None) -> UploadedFile:

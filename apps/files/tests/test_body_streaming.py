@@ -5,6 +5,7 @@ tests/contract/test_files.py (the files deployable streams every PATCH) and the 
 from __future__ import annotations
 
 import asyncio
+import io
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 from django.http import UnreadablePostError
 
-from apps.files.api.asgi import BodyStreamingHandler, StreamedBody
+from apps.files.api.asgi import BodyStreamingHandler, StreamedBody, StreamingRequest
 
 FILES_URLS = "apps.files.api.urls"
 
@@ -159,3 +160,26 @@ async def test_a_reader_waiting_when_the_request_ends_is_woken_with_an_error() -
 
     with pytest.raises(UnreadablePostError, match="finished"):
         await asyncio.wait_for(reader, timeout=5)
+
+
+async def test_wait_readable_says_whether_bytes_came_in_time_and_reads_none_of_them() -> None:
+    body = StreamedBody(loop=asyncio.get_running_loop(), high_water=1 << 20, idle_timeout=30)
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    pump = asyncio.create_task(body.pump(queue.get))
+
+    nothing_yet = await _in_thread(lambda: body.wait_readable(0.1))
+    queue.put_nowait({"type": "http.request", "body": b"abc", "more_body": False})
+    arrived = await _in_thread(lambda: body.wait_readable(5))
+    data = await _in_thread(lambda: _read_all(body))
+    ended = await _in_thread(lambda: body.wait_readable(5))
+    pump.cancel()
+
+    assert (nothing_yet, arrived, data, ended) == (False, True, b"abc", True)
+
+
+def test_a_spooled_body_is_readable_at_once() -> None:
+    scope = {**_scope("PATCH", "/api/files/uploads/1/"), "query_string": b""}
+    request = StreamingRequest(scope, io.BytesIO(b"abc"))
+
+    assert request.wait_readable(5) is True
+    assert request.read() == b"abc"

@@ -197,6 +197,40 @@ def test_a_trickling_chunk_gives_back_its_connection_before_its_first_block_is_f
     assert stored(file_id).upload_offset == len(data)
 
 
+class _Stalling(_Watched):
+    """A client that stops sending before its body for longer than any wait for it, then sends it all."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.waits: list[float] = []
+
+    def wait_readable(self, timeout: float) -> bool:
+        self.waits.append(timeout)
+        if len(self.waits) > 1:
+            return True
+        time.sleep(timeout)  # nothing arrives in time
+        return False
+
+
+@pytest.mark.django_db(databases=["files"], transaction=True)  # no test transaction, so a connection may close
+def test_a_stalled_chunk_gives_back_its_connection_without_waiting_in_a_read(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a chunk whose client sends nothing for longer than a connection is held (0.1 s)
+    file_id = tus_create(client, OWNER, length=len(DATA)).json()["id"]
+    monkeypatch.setattr(uploads, "BODY_HOLD_SECONDS", 0.1)
+    body = _Stalling(DATA)
+    # when it is appended
+    upload_append(file=stored(file_id), offset=0, body=body, length=len(DATA))
+    # then it waited for bytes no longer than the hold, and its first read already ran without the connection where
+    # the request's end would close it anyway; the chunk still committed
+    kept = connections[DB].settings_dict["CONN_MAX_AGE"] != 0
+    assert len(body.waits) == 1 and 0 < body.waits[0] <= 0.1
+    assert body.held[0] is kept, body.held
+    assert stored(file_id).upload_offset == len(DATA)
+    assert stored(file_id).sha256 == sha256(DATA)
+
+
 def test_a_chunk_received_into_reused_buffers_is_hashed_and_stored_intact_while_both_lag(
     client: Client, media: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
