@@ -9,8 +9,8 @@ page-aligned buffer (a whole aligned block that arrives in an aligned buffer of 
 them, is written from there instead): a chunk that starts inside a block first reads that block's head back from
 the file (those bytes are committed and written again unchanged), and the last partial block goes through the page
 cache, so nothing is ever written past the chunk's own bytes (a writer whose lease ran out must not pad or cut what
-a newer one committed). Where O_DIRECT is refused (tmpfs, some network filesystems) the chunk goes through the page
-cache as before.
+a newer one committed). Where O_DIRECT is refused (tmpfs, some network filesystems), or its writes are (a device
+whose blocks are larger than ALIGN), the chunk goes through the page cache as before.
 
 Either way, whatever lies past `offset` (left by a chunk that failed before its offset was committed) is cut
 first, and nothing counts as stored before `finish()` returns.
@@ -24,7 +24,7 @@ import mmap
 import os
 from typing import IO
 
-ALIGN = 4096  # a multiple of every logical block size Linux supports
+ALIGN = 4096  # a multiple of the logical block size of nearly every device (larger ones fall back, below)
 RUN = 1024**2  # bytes per direct write; little is left to write once the last byte is in (4 MiB was ~20% slower)
 
 
@@ -58,7 +58,7 @@ class DirectAppender:
     def write(self, data: bytes | memoryview) -> None:
         if not self._filled and isinstance(data, memoryview) and data.nbytes % ALIGN == 0 and _aligned(data):
             # already an aligned buffer (the body was received into it): written from there, not copied
-            self._advance(os.pwrite(self._fd, data, self._position), data.nbytes)
+            self._advance(self._pwrite(data), data.nbytes)
             return
         source = memoryview(data).cast("B")
         while source:
@@ -71,7 +71,19 @@ class DirectAppender:
 
     def _write_out(self, size: int) -> None:
         """Write the first `size` bytes of the buffer (no view of it outlives the call, so close() can unmap it)."""
-        self._advance(os.pwrite(self._fd, self._view[:size], self._position), size)
+        self._advance(self._pwrite(self._view[:size]), size)
+
+    def _pwrite(self, data: memoryview) -> int:
+        try:
+            return os.pwrite(self._fd, data, self._position)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+        # a device whose blocks are larger than ALIGN refuses our alignment: this chunk goes on through the page cache
+        plain = os.open(self._path, os.O_WRONLY)
+        os.close(self._fd)
+        self._fd = plain
+        return os.pwrite(self._fd, data, self._position)
 
     def _advance(self, written: int, size: int) -> None:
         if written != size:  # a regular file writes short when full

@@ -6,6 +6,7 @@ exactly the bytes sent, whatever the chunks' alignment."""
 from __future__ import annotations
 
 import errno
+import fcntl
 import mmap
 import os
 import signal
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -109,6 +110,35 @@ def test_a_full_disk_is_reported_as_such_and_the_appender_still_closes(
             appender.write(data)
         # then it is the disk's error, not one from unmapping a buffer still in use
         assert full.value.errno == errno.ENOSPC
+
+
+def test_a_device_refusing_the_alignment_gets_the_chunk_through_the_page_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a file holding committed bytes, on a device whose blocks are larger than ALIGN: direct writes are refused
+    path = tmp_path / "upload"
+    committed = os.urandom(5000)
+    path.write_bytes(committed)
+    real_pwrite, direct_tries = os.pwrite, []
+
+    def larger_blocks(fd: int, data: Any, offset: int) -> int:
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            direct_tries.append(offset)
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", larger_blocks)
+    aligned = memoryview(mmap.mmap(-1, RUN))
+    aligned[:] = os.urandom(RUN)
+    rest = os.urandom(RUN + 3)
+    # when a chunk is appended from the appender's own buffer, then from an aligned view of the caller's
+    with closing(_direct(path, len(committed))) as appender:
+        appender.write(rest)
+        appender.write(aligned)
+        appender.finish(sync=True)
+    # then every byte is there, and direct I/O was tried once only
+    assert path.read_bytes() == committed + rest + bytes(aligned)
+    assert len(direct_tries) == 1
 
 
 def _append_views(path: Path, offset: int, views: list[memoryview]) -> None:
