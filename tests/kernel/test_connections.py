@@ -1,4 +1,5 @@
-"""connection_release (apps/kernel/connections.py): which connections it closes before a request's long I/O."""
+"""connection_release and connections_release (apps/kernel/connections.py): which connections they close before a
+request's or a task's long I/O."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import time
 
 import pytest
 from django.db import connections, transaction
+from django.db.backends.signals import connection_created
 
-from apps.kernel.connections import connection_release
+from apps.kernel.connections import connection_release, connections_release
 
-pytestmark = pytest.mark.django_db(databases=["files"], transaction=True)  # no test transaction around each test
+pytestmark = pytest.mark.django_db(databases=["files", "jobs"], transaction=True)  # no test transaction around each
 
 
 @pytest.fixture
@@ -50,3 +52,25 @@ def test_a_connection_in_a_transaction_stays_open_however_old(closed: list[str])
         connection_release("files")
     # then the transaction keeps it
     assert closed == []
+
+
+def test_every_connection_this_thread_opened_is_released_and_no_other_opened(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given connections to two databases, both past their age
+    closed: list[str] = []
+    for alias in ("files", "jobs"):
+        connection = connections[alias]
+        connection.ensure_connection()
+        monkeypatch.setattr(connection, "close", lambda alias=alias: closed.append(alias))
+        monkeypatch.setattr(connection, "close_at", time.monotonic() - 1)
+    opened: list[str] = []
+    connection_created.connect(note := lambda sender, connection, **kwargs: opened.append(connection.alias))
+    # when this thread's connections are released
+    try:
+        connections_release()
+    finally:
+        connection_created.disconnect(note)
+    # then both are closed, and no database was connected to just to be released
+    assert sorted(closed) == ["files", "jobs"]
+    assert opened == []

@@ -91,18 +91,19 @@ def _lease_claim(job_id: uuid.UUID | str) -> str | None:
 
 @contextmanager
 def lease_kept(job_id: uuid.UUID | str, token: str) -> Iterator[None]:
-    """Renew the lease every third of its length while the body runs (an upload or download may take hours)."""
+    """Renew the lease every third of its length while the body runs (an upload or download may take hours), on a
+    connection opened for each renewal: one kept between renewals would sit idle for the whole transfer."""
     stop = threading.Event()
     period = settings.JOBS_LEASE_SECONDS / 3
 
     def renew() -> None:
-        try:
-            while not stop.wait(period):
+        while not stop.wait(period):
+            try:
                 ImputationJob.objects.using(DB).filter(pk=job_id, lease_token=token).update(
                     lease_until=timezone.now() + timedelta(seconds=settings.JOBS_LEASE_SECONDS)
                 )
-        finally:
-            connections[DB].close()
+            finally:
+                connections[DB].close()
 
     renewer = threading.Thread(target=renew, name=f"lease-{job_id}", daemon=True)
     renewer.start()

@@ -34,6 +34,7 @@ from apps.files.public import FilesError, get_files_service
 from apps.jobs.models import ImputationJob, Stage, Status
 from apps.jobs.services.dispatch import job_reschedule
 from apps.jobs.services.transitions import job_fail, job_transition
+from apps.kernel.connections import connections_release
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +201,7 @@ def _fetch_one(
     if kept is not None:
         logger.info("job %s: %s was downloaded and verified before; storing that copy", job.pk, result.name)
         return kept
+    connections_release()  # the download may take hours: no database connection held idle meanwhile
     try:
         downloaded = connector.download(result, dest=dest, token=token)
         result_verify(dest, name=result.name, password=password)

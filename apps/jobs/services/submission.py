@@ -32,6 +32,7 @@ from apps.connectors.public import (
 from apps.files.public import FilesError, get_files_service
 from apps.jobs.models import DB, ImputationJob, Stage, Status
 from apps.jobs.services.transitions import job_fail, job_transition
+from apps.kernel.connections import connections_release
 from apps.registry.public import ServiceRecord
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ def job_submit(job: ImputationJob, *, service: ServiceRecord, connector: Connect
     )
     try:
         with _inputs_spooled(job) as files:
+            connections_release()  # the upload may take hours: no database connection held idle meanwhile
             result = connector.submit(
                 JobSubmission(
                     job_id=str(job.pk),

@@ -4,12 +4,15 @@ again, stale messages ignored, stranded jobs repaired by the reconciler."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connections
+from django.db.backends.signals import connection_created
 from django.utils import timezone
 
 from apps.jobs.models import DB, ImputationJob, Stage, Status
@@ -99,3 +102,29 @@ def test_a_finished_step_hands_its_services_slot_to_the_next_due_job_without_wai
     assert [job_id for job_id, _ in sent] == [str(first.pk), str(elsewhere.pk), str(second.pk)]
     first.refresh_from_db()
     assert first.lease_token == "" and first.next_action_at is not None and first.next_action_at > timezone.now()
+
+
+@pytest.mark.django_db(databases=[DB], transaction=True)  # the renewer writes from a thread of its own
+def test_a_long_step_renews_its_lease_on_a_connection_opened_for_each_renewal(settings: Any) -> None:
+    # given a job under a lease that is renewed every 0.1 s, and a note of each connection opened by its renewer
+    settings.JOBS_LEASE_SECONDS = 0.3
+    job = _job(lease_token="t", lease_until=timezone.now())
+    opened: list[str] = []
+
+    def note(sender: Any, connection: Any, **kwargs: Any) -> None:
+        if connection.alias == DB and threading.current_thread().name.startswith("lease-"):
+            opened.append(threading.current_thread().name)
+
+    connection_created.connect(note)
+    # when a step runs for about four renewals
+    try:
+        with dispatch.lease_kept(job.pk, "t"):
+            time.sleep(0.45)
+    finally:
+        connection_created.disconnect(note)
+    # then the lease was pushed on, each renewal on a connection of its own (none idles between them), except in an
+    # in-memory test database, which Django never closes
+    job.refresh_from_db()
+    in_memory = bool(getattr(connections[DB], "is_in_memory_db", lambda: False)())
+    assert job.lease_until is not None and job.lease_until > timezone.now()
+    assert len(opened) == 1 if in_memory else len(opened) >= 3, opened

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
+from apps.connectors.cloudgene import CloudgeneConnector
 from apps.connectors.tests.recorded_server import CLOUDGENE_TOKEN, WES_TOKEN, RecordedServer
 from apps.files.public import FileInfo, FilesUnavailableError
 from apps.jobs.consumers import token_replaced
@@ -107,6 +109,41 @@ def test_a_cloudgene_job_runs_to_completed_with_its_results_stored_and_verified(
     assert walked[0] == ("pending", "queued") and walked[-1] == ("completed", "done")
     assert ("queued", "submitting") in walked and ("running", "downloading") in walked
     assert OutboxEvent.objects.using(DB).filter(topic="job.status.updated").count() >= len(walked)
+
+
+def _noting_connection(name: str, held: dict[str, bool]) -> Callable[..., Any]:
+    """CloudgeneConnector's `name`, noting first whether the calling thread holds a jobs database connection."""
+    real = getattr(CloudgeneConnector, name)
+
+    def noting(self: CloudgeneConnector, *args: Any, **kwargs: Any) -> Any:
+        held.setdefault(name, connections[DB].connection is not None)
+        return real(self, *args, **kwargs)
+
+    return noting
+
+
+@pytest.mark.django_db(databases=["jobs"], transaction=True)  # no test transaction, so a connection may close
+def test_a_jobs_long_transfers_hold_no_database_connection_it_would_not_keep(
+    world: Callable[..., tuple[ImputationJob, int]],
+    recorded_server: RecordedServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given a connector that notes, as each transfer starts, whether the worker holds a jobs database connection
+    held: dict[str, bool] = {}
+    for name in ("submit", "download"):
+        monkeypatch.setattr(CloudgeneConnector, name, _noting_connection(name, held))
+    job, _ = world()
+    # when the job uploads its inputs and downloads its result
+    job = drive(job, until=lambda j: j.external_job_id != "")
+    remote_job = recorded_server.cloudgene_jobs[job.external_job_id]
+    recorded_server.result_file(remote_job, "chr_20.zip", encrypted_zip(tmp_path, job.password()))
+    job = drive(job, until=lambda j: j.status in ("completed", "failed"))
+    # then neither transfer held a connection where the task's end would close it anyway (PostgreSQL here); an
+    # embedded database keeps its connection
+    kept = connections[DB].settings_dict["CONN_MAX_AGE"] != 0
+    assert job.status == "completed", job.message
+    assert held == {"submit": kept, "download": kept}
 
 
 def test_a_wes_run_completes_and_its_task_logs_are_stored_once(
