@@ -20,9 +20,13 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
+import logging
 import mmap
 import os
 from typing import IO
+
+logger = logging.getLogger(__name__)
 
 ALIGN = 4096  # a multiple of the logical block size of nearly every device (larger ones fall back, below)
 RUN = 1024**2  # bytes per direct write; little is left to write once the last byte is in (4 MiB was ~20% slower)
@@ -77,12 +81,16 @@ class DirectAppender:
         try:
             return os.pwrite(self._fd, data, self._position)
         except OSError as exc:
-            if exc.errno != errno.EINVAL:
+            flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
+            ours = self._position % ALIGN or data.nbytes % ALIGN or not _aligned(data)
+            if exc.errno != errno.EINVAL or not flags & os.O_DIRECT or ours:
+                del data  # kept by the traceback, a view of our buffer would stop close() from unmapping it
                 raise
-        # a device whose blocks are larger than ALIGN refuses our alignment: this chunk goes on through the page cache
-        plain = os.open(self._path, os.O_WRONLY)
-        os.close(self._fd)
-        self._fd = plain
+            # aligned as ALIGN asks, refused all the same: a device with larger blocks; on through the page cache
+            logger.warning(
+                "%s: direct I/O refused at %d-byte alignment; writing through the page cache", self._path, ALIGN
+            )
+            fcntl.fcntl(self._fd, fcntl.F_SETFL, flags & ~os.O_DIRECT)
         return os.pwrite(self._fd, data, self._position)
 
     def _advance(self, written: int, size: int) -> None:

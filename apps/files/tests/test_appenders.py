@@ -112,33 +112,55 @@ def test_a_full_disk_is_reported_as_such_and_the_appender_still_closes(
         assert full.value.errno == errno.ENOSPC
 
 
-def test_a_device_refusing_the_alignment_gets_the_chunk_through_the_page_cache(
+def test_a_device_with_larger_blocks_gets_the_rest_of_the_chunk_through_the_page_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given a file holding committed bytes, on a device whose blocks are larger than ALIGN: direct writes are refused
+    # given a device with 8 KiB blocks: a direct write not on its block boundaries is refused, as the kernel does
     path = tmp_path / "upload"
-    committed = os.urandom(5000)
-    path.write_bytes(committed)
-    real_pwrite, direct_tries = os.pwrite, []
+    path.touch()
+    real_pwrite, refused = os.pwrite, []
 
-    def larger_blocks(fd: int, data: Any, offset: int) -> int:
-        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
-            direct_tries.append(offset)
+    def blocks_of_8k(fd: int, data: Any, offset: int) -> int:
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT and (offset % 8192 or len(data) % 8192):
+            refused.append(offset)
+            del data  # as os.pwrite keeps no reference to what it was given
             raise OSError(errno.EINVAL, "Invalid argument")
         return real_pwrite(fd, data, offset)
 
-    monkeypatch.setattr(os, "pwrite", larger_blocks)
+    monkeypatch.setattr(os, "pwrite", blocks_of_8k)
     aligned = memoryview(mmap.mmap(-1, RUN))
     aligned[:] = os.urandom(RUN)
-    rest = os.urandom(RUN + 3)
-    # when a chunk is appended from the appender's own buffer, then from an aligned view of the caller's
-    with closing(_direct(path, len(committed))) as appender:
-        appender.write(rest)
+    rest = os.urandom(RUN + ALIGN + 3)
+    # when a chunk is appended from an aligned view of the caller's (direct, accepted), then through the appender's
+    # buffer (one run accepted, then 4 KiB refused at the end)
+    with closing(_direct(path, 0)) as appender:
         appender.write(aligned)
+        appender.write(rest)
         appender.finish(sync=True)
-    # then every byte is there, and direct I/O was tried once only
-    assert path.read_bytes() == committed + rest + bytes(aligned)
-    assert len(direct_tries) == 1
+    # then every byte is there, and the refused write was the only one tried directly after the first refusal
+    assert path.read_bytes() == bytes(aligned) + rest
+    assert refused == [2 * RUN]
+
+
+def test_a_refused_direct_write_that_we_misaligned_is_not_hidden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given an appender whose buffer is misaligned by a bug of ours, on a disk that refuses it
+    path = tmp_path / "upload"
+    path.touch()
+
+    def refuse(fd: int, data: Any, offset: int) -> int:
+        del data  # as os.pwrite keeps no reference to what it was given
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(os, "pwrite", refuse)
+    with closing(_direct(path, 0)) as appender:
+        appender._position = 1  # the bug being simulated
+        # when a run is written
+        with pytest.raises(OSError) as refused:
+            appender.write(bytes(RUN))
+    # then the refusal is raised, not written around through the page cache
+    assert refused.value.errno == errno.EINVAL
 
 
 def _append_views(path: Path, offset: int, views: list[memoryview]) -> None:

@@ -9,6 +9,7 @@ Tasks are looked up by name, so this module needs nothing of the task module.
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import uuid
@@ -20,12 +21,14 @@ from functools import partial
 
 from celery import current_app
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from apps.jobs.models import DB, ImputationJob, Stage
 from apps.jobs.states import ACTIVE, TERMINAL
+
+logger = logging.getLogger(__name__)
 
 ADVANCE_TASK = "jobs.advance"
 
@@ -102,6 +105,8 @@ def lease_kept(job_id: uuid.UUID | str, token: str) -> Iterator[None]:
                 ImputationJob.objects.using(DB).filter(pk=job_id, lease_token=token).update(
                     lease_until=timezone.now() + timedelta(seconds=settings.JOBS_LEASE_SECONDS)
                 )
+            except DatabaseError:  # the database is away or full: the next period tries again, the lease still runs
+                logger.warning("job %s: its lease could not be renewed; trying again in %g s", job_id, period)
             finally:
                 connections[DB].close()
 

@@ -85,9 +85,10 @@ def job_submit(job: ImputationJob, *, service: ServiceRecord, connector: Connect
         submit_attempts=job.submit_attempts + 1,
         submit_started_at=timezone.now(),
     )
+    connections_release()  # copying the inputs, then sending them, may take hours: no connection idles meanwhile
     try:
         with _inputs_spooled(job) as files:
-            connections_release()  # the upload may take hours: no database connection held idle meanwhile
+            connections_release()  # nor one the copying opened
             result = connector.submit(
                 JobSubmission(
                     job_id=str(job.pk),
