@@ -32,7 +32,7 @@ class Behind:
         self._failure: BaseException | None = None
         self._dropping = False
         self._name = name
-        self._done: threading.Event | None = None
+        self._done: threading.Event  # set once the helper has consumed everything (from __enter__ on)
 
     def __enter__(self) -> Behind:
         self._done = _lane_lend(self._name).run(self._run)
@@ -49,8 +49,7 @@ class Behind:
     ) -> None:
         self._dropping = kind is not None
         self._pending.put(None)
-        if self._done is not None:
-            self._done.wait()
+        self._done.wait()
         if kind is None and self._failure is not None:
             raise self._failure
 
@@ -63,7 +62,7 @@ class Behind:
                     self._failure = exc
 
 
-Job = Callable[[], None]
+_Job = Callable[[], None]
 _lanes = threading.local()
 
 
@@ -73,13 +72,13 @@ class _Lane:
     go, and the finalizer tells the helper)."""
 
     def __init__(self, name: str) -> None:
-        self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self.busy = False
         self.thread = threading.Thread(target=_lane_run, args=(self.jobs,), name=name, daemon=True)
         self.thread.start()
         weakref.finalize(self, self.jobs.put, None)
 
-    def run(self, job: Job) -> threading.Event:
+    def run(self, job: _Job) -> threading.Event:
         """Start `job` on the helper; the event is set once it has returned and the helper is idle again."""
         self.busy, done = True, threading.Event()
 
@@ -94,7 +93,7 @@ class _Lane:
         return done
 
 
-def _lane_run(jobs: queue.SimpleQueue[Job | None]) -> None:
+def _lane_run(jobs: queue.SimpleQueue[_Job | None]) -> None:
     while (job := jobs.get()) is not None:
         job()
         del job  # kept while waiting for the next one, the last job would keep its lane, which would never end

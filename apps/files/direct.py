@@ -27,6 +27,7 @@ import os
 from typing import IO
 
 logger = logging.getLogger(__name__)
+_refused_devices: set[int] = set()  # devices whose blocks are larger than ALIGN (this process found out)
 
 ALIGN = 4096  # a multiple of the logical block size of nearly every device (larger ones fall back, below)
 RUN = 1024**2  # bytes per direct write; little is left to write once the last byte is in (4 MiB was ~20% slower)
@@ -81,15 +82,15 @@ class DirectAppender:
         try:
             return os.pwrite(self._fd, data, self._position)
         except OSError as exc:
-            flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
             ours = self._position % ALIGN or data.nbytes % ALIGN or not _aligned(data)
-            if exc.errno != errno.EINVAL or not flags & os.O_DIRECT or ours:
+            flags = fcntl.fcntl(self._fd, fcntl.F_GETFL) if exc.errno == errno.EINVAL and not ours else 0
+            if not flags & os.O_DIRECT:
                 del data  # kept by the traceback, a view of our buffer would stop close() from unmapping it
                 raise
-            # aligned as ALIGN asks, refused all the same: a device with larger blocks; on through the page cache
-            logger.warning(
-                "%s: direct I/O refused at %d-byte alignment; writing through the page cache", self._path, ALIGN
-            )
+            # aligned as ALIGN asks and refused all the same: a device with larger blocks. This chunk goes on
+            # through the page cache, and so do later ones on this device
+            _refused_devices.add(os.fstat(self._fd).st_dev)
+            logger.warning("%s: direct I/O refused at %d-byte alignment; using the page cache", self._path, ALIGN)
             fcntl.fcntl(self._fd, fcntl.F_SETFL, flags & ~os.O_DIRECT)
         return os.pwrite(self._fd, data, self._position)
 
@@ -143,12 +144,14 @@ class BufferedAppender:
 
 def appender_open(path: str | os.PathLike[str], offset: int) -> DirectAppender | BufferedAppender:
     """An appender at `offset` of the existing file `path` (FileNotFoundError when it is gone)."""
+    if os.stat(path).st_dev in _refused_devices:
+        return BufferedAppender(open(path, "r+b"), offset)  # closed by the caller
     try:
         fd = os.open(path, os.O_RDWR | os.O_DIRECT)
     except FileNotFoundError:
         raise
     except OSError:  # EINVAL: this filesystem has no direct I/O
-        return BufferedAppender(open(path, "r+b"), offset)  # closed by the caller
+        return BufferedAppender(open(path, "r+b"), offset)
     try:
         return DirectAppender(fd, path, offset)
     except BaseException:

@@ -196,7 +196,7 @@ class StreamingRequest(ASGIRequest):
     def wait_readable(self, timeout: float) -> bool:
         """Whether a read would return at once within `timeout` seconds, reading nothing (a spooled body: at once)."""
         wait: Callable[[float], bool] | None = getattr(self._stream, "wait_readable", None)
-        return True if wait is None else bool(wait(timeout))
+        return True if wait is None else wait(timeout)
 
 
 class BodyStreamingHandler(PooledThreadsHandler):

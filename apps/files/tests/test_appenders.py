@@ -19,6 +19,7 @@ from typing import Any, cast
 
 import pytest
 
+from apps.files import direct
 from apps.files.behind import Behind
 from apps.files.direct import ALIGN, RUN, BufferedAppender, DirectAppender, appender_open
 
@@ -128,6 +129,7 @@ def test_a_device_with_larger_blocks_gets_the_rest_of_the_chunk_through_the_page
         return real_pwrite(fd, data, offset)
 
     monkeypatch.setattr(os, "pwrite", blocks_of_8k)
+    monkeypatch.setattr(direct, "_refused_devices", set())
     aligned = memoryview(mmap.mmap(-1, RUN))
     aligned[:] = os.urandom(RUN)
     rest = os.urandom(RUN + ALIGN + 3)
@@ -137,9 +139,12 @@ def test_a_device_with_larger_blocks_gets_the_rest_of_the_chunk_through_the_page
         appender.write(aligned)
         appender.write(rest)
         appender.finish(sync=True)
-    # then every byte is there, and the refused write was the only one tried directly after the first refusal
+    # then every byte is there, the refused write was the last one tried directly, and the next chunk on this
+    # device goes through the page cache from the start
     assert path.read_bytes() == bytes(aligned) + rest
     assert refused == [2 * RUN]
+    with closing(appender_open(path, path.stat().st_size)) as next_chunk:
+        assert isinstance(next_chunk, BufferedAppender)
 
 
 def test_a_refused_direct_write_that_we_misaligned_is_not_hidden(

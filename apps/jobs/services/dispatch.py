@@ -21,7 +21,7 @@ from functools import partial
 
 from celery import current_app
 from django.conf import settings
-from django.db import DatabaseError, connections, transaction
+from django.db import Error, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -105,7 +105,7 @@ def lease_kept(job_id: uuid.UUID | str, token: str) -> Iterator[None]:
                 ImputationJob.objects.using(DB).filter(pk=job_id, lease_token=token).update(
                     lease_until=timezone.now() + timedelta(seconds=settings.JOBS_LEASE_SECONDS)
                 )
-            except DatabaseError:  # the database is away or full: the next period tries again, the lease still runs
+            except Error:  # the database is away or full: the next period tries again, the lease still runs
                 logger.warning("job %s: its lease could not be renewed; trying again in %g s", job_id, period)
             finally:
                 connections[DB].close()

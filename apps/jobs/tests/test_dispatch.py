@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connections
+from django.db import InterfaceError, connections
 from django.db.backends.signals import connection_created
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.jobs.models import DB, ImputationJob, Stage, Status
@@ -109,6 +110,8 @@ def test_a_long_step_renews_its_lease_on_a_connection_opened_for_each_renewal(se
     # given a job under a lease that is renewed every 0.1 s, and a note of each connection opened by its renewer
     settings.JOBS_LEASE_SECONDS = 0.3
     job = _job(lease_token="t", lease_until=timezone.now())
+    first_until = job.lease_until
+    assert first_until is not None
     opened: list[str] = []
 
     def note(sender: Any, connection: Any, **kwargs: Any) -> None:
@@ -128,5 +131,35 @@ def test_a_long_step_renews_its_lease_on_a_connection_opened_for_each_renewal(se
     # then the lease was pushed on, each renewal on a connection of its own (none idles between them), except in an
     # in-memory test database
     job.refresh_from_db()
-    assert job.lease_until is not None and job.lease_until > timezone.now()
+    assert job.lease_until is not None and job.lease_until > first_until
     assert len(opened) == 1 if in_memory else len(opened) >= 3, opened
+
+
+@pytest.mark.django_db(databases=[DB], transaction=True)  # the renewer writes from a thread of its own
+def test_a_renewal_the_database_refused_is_tried_again_at_the_next_period(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a job under a lease renewed every 0.1 s, whose first renewal the database refuses
+    settings.JOBS_LEASE_SECONDS = 0.3
+    job = _job(lease_token="t", lease_until=timezone.now())
+    first_until, tries = job.lease_until, []
+    assert first_until is not None
+    real_update = QuerySet.update
+
+    def update(queryset: QuerySet[Any], **fields: Any) -> int:
+        if threading.current_thread().name.startswith("lease-"):
+            tries.append(threading.current_thread().name)
+            if len(tries) == 1:
+                raise InterfaceError("connection already closed")
+        return real_update(queryset, **fields)
+
+    monkeypatch.setattr(QuerySet, "update", update)
+    # when a step runs until a second renewal was tried
+    with dispatch.lease_kept(job.pk, "t"):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(tries) < 2:
+            time.sleep(0.05)
+    # then the renewer carried on after the refusal, and the lease was pushed on
+    job.refresh_from_db()
+    assert len(tries) >= 2
+    assert job.lease_until is not None and job.lease_until > first_until
