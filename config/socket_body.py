@@ -97,9 +97,12 @@ class SocketBodyReader:
         finally:
             with self._lock:
                 self._reading = False
-                if self._failure:  # released while polling: the descriptor is ours to close, as after a recv
+                failed = bool(self._failure)
+                if failed:  # released or interrupted while polling: the descriptor is ours to close, as after a recv
                     self._close()
-                    ready = True
+        if failed:
+            self._failed()
+            return True
         return ready
 
     def _receive(self, recv: Callable[[socket.socket, int], T], size: int, count: Callable[[T], int]) -> T:
@@ -131,6 +134,20 @@ class SocketBodyReader:
         if self._left == 0:
             self._done()
         return cast(T, received)
+
+    def interrupt(self, reason: str) -> None:
+        """From any thread: the rest of the body is no longer wanted (a newer request took over its work). A read
+        waiting now, or made later, fails with `reason`, and the connection ends with this request's response."""
+        with self._lock:
+            if self._sock is None or self._failure:
+                return
+            self._failure = reason
+            if self._reading:
+                with suppress(OSError):
+                    self._sock.shutdown(socket.SHUT_RD)  # wakes the waiting thread, which closes the descriptor
+                return
+            self._close()
+        self._failed()
 
     def release(self) -> int | None:
         """On the event loop, once the request no longer needs its body: the body bytes still unread in the

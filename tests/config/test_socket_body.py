@@ -107,7 +107,7 @@ def _app(
     """Claims the body when offered (after `?wait=` seconds, with `?idle=` as idle timeout) and reads it on a thread;
     /refuse claims and answers 413 without reading; /abandon answers while its thread still reads; `?listen=1` also
     awaits receive() while the thread reads; `?into=1` reads with readinto; `?waits=` waits that long for bytes
-    with wait_readable before reading."""
+    with wait_readable before reading; `?interrupt=` interrupts the reader after that many seconds."""
 
     async def app(scope: Message, receive: Receive, send: Send) -> None:
         query = dict(parse_qsl(scope["query_string"].decode()))
@@ -137,6 +137,8 @@ def _app(
                 if socket_body.claim(5.0) is not None:  # one reader per body: no expected outcome has this key
                     outcome["claimed_twice"] = True
                 listener = asyncio.ensure_future(receive()) if query.get("listen") else None
+                if "interrupt" in query:
+                    asyncio.get_running_loop().call_later(float(query["interrupt"]), reader.interrupt, "taken over")
                 outcome.update(await asyncio.to_thread(read, reader))
                 if listener is not None:
                     message = await asyncio.wait_for(listener, timeout=5)
@@ -394,6 +396,21 @@ def test_a_wait_for_bytes_when_the_request_ends_is_broken_off_and_its_descriptor
     assert (abandoned["ready"], abandoned["error"]) == (True, "The request has finished.")
     assert abandoned["seconds"] < 5
     assert len(os.listdir("/proc/self/fd")) <= descriptors
+
+
+def test_an_interrupted_read_fails_with_the_reason_given_and_the_connection_ends(served: Served) -> None:
+    """Another thread can stop a read that waits for a body that is not coming (a newer request took over)."""
+    with _connect(served) as sock, sock.makefile("rb") as stream:
+        started = time.monotonic()
+        sock.sendall(_head("PATCH", "/upload?interrupt=0.2&idle=30", MiB) + b"x" * 1000)
+        response = _response(stream)
+        after = stream.read()
+
+    assert response.status == 400
+    assert (response.json()["error"], response.json()["length"]) == ("taken over", 1000)
+    assert response.headers["connection"] == "close"
+    assert after == b""
+    assert time.monotonic() - started < 5
 
 
 def test_a_client_going_away_mid_body_fails_the_read_and_the_server_serves_on(served: Served) -> None:

@@ -58,6 +58,7 @@ class StreamedBody:
         self._buffered = 0
         self._ended = False  # the last message has arrived
         self._failure = ""  # why no more bytes will come, when the body did not end
+        self._interrupted = ""  # why the reader no longer gets what did come
         self._pump_waiting = False
         self._room = asyncio.Event()
         self.disconnected = asyncio.Event()
@@ -95,7 +96,7 @@ class StreamedBody:
 
     def _put(self, data: bytes, *, more: bool) -> None:
         with self._ready:
-            if data:
+            if data and not self._interrupted:
                 self._blocks.append(data)
                 self._buffered += len(data)
             self._ended = not more
@@ -121,6 +122,8 @@ class StreamedBody:
             return b""
         with self._ready:
             while not self._blocks:
+                if self._interrupted:
+                    raise UnreadablePostError(self._interrupted)
                 if self._ended:
                     return b""
                 if self._failure:
@@ -143,10 +146,21 @@ class StreamedBody:
         buffer[: len(block)] = block
         return len(block)
 
+    def interrupt(self, reason: str) -> None:
+        """From any thread: the rest of the body is no longer wanted. What waits is dropped, and a waiting or later
+        read fails with `reason`."""
+        with self._ready:
+            self._interrupted = self._interrupted or reason
+            self._blocks.clear()
+            self._buffered = 0
+            self._ready.notify_all()
+
     def wait_readable(self, timeout: float) -> bool:
         """Whether a read would return at once within `timeout` seconds, reading nothing (config/socket_body.py)."""
         with self._ready:
-            return self._ready.wait_for(lambda: bool(self._blocks or self._ended or self._failure), timeout)
+            return self._ready.wait_for(
+                lambda: bool(self._blocks or self._ended or self._failure or self._interrupted), timeout
+            )
 
     def readable(self) -> bool:
         return True
@@ -192,6 +206,11 @@ class StreamingRequest(ASGIRequest):
             return cast(int, cast(Any, self._stream).readinto(buffer))
         except OSError as exc:  # as HttpRequest.read has it
             raise UnreadablePostError(*exc.args) from exc
+
+    @property
+    def interrupt(self) -> Callable[[str], None] | None:
+        """How to stop, from any thread, the rest of a body that streams; None for a spooled one, which is whole."""
+        return getattr(self._stream, "interrupt", None)
 
     def wait_readable(self, timeout: float) -> bool:
         """Whether a read would return at once within `timeout` seconds, reading nothing (a spooled body: at once)."""

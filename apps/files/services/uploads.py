@@ -4,9 +4,10 @@ and one-shot uploads.
 An append takes a lease on the upload with one atomic compare-and-set (`UPDATE … WHERE upload_offset = <the
 client's Upload-Offset> AND no live lease`), streams the body to storage outside any transaction, then commits
 the new offset, the running SHA-256 state and the storage state in one short transaction guarded by the same
-lease. So two PATCHes on one upload never both write (the loser gets 409), no database lock is held while bytes
-move, and a PATCH that dies half-way leaves the committed offset, hash and storage state as they were: the client
-asks HEAD for the offset and sends that chunk again (a partial chunk is not kept).
+lease. So two PATCHes on one upload never both write (the loser gets 409, unless the holder is a chunk of this
+process stalled waiting for its body: see `_lease_take`), no database lock is held while bytes move, and a PATCH
+that dies half-way leaves the committed offset, hash and storage state as they were: the client asks HEAD for the
+offset and sends that chunk again (a partial chunk is not kept).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from celery import current_app
 from django.conf import settings
@@ -40,6 +41,7 @@ from apps.kernel.errors import ApplicationError, ConflictError, NotFoundError, S
 from apps.users.public import UserNotFoundError, UsersUnavailableError, get_users_service
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 VALIDATE_TASK = "files.validate"
 BODY_HOLD_SECONDS = 1.0  # a chunk whose body takes longer gives back a database connection it would not keep
@@ -153,21 +155,67 @@ def _upload_check(file: UploadedFile, *, offset: int, now: datetime) -> None:
         )
 
 
+SUPERSEDED = "a newer PATCH for this upload took over"
+STALL_SECONDS = 2.0  # a chunk waiting this long for bytes of its body may be taken over by a newer PATCH
+SUPERSEDE_SECONDS = 2.0  # how long a PATCH waits for the chunk it stopped to give the upload back
+_holders: dict[int, _Body] = {}  # upload -> the body of the chunk of this process holding it, if it can be stopped
+_holders_lock = threading.Lock()
+
+
 def _lease_take(file: UploadedFile, *, offset: int, now: datetime) -> str:
+    """The upload's lease at `offset`. A chunk of this process may hold it while its client has given up on it (the
+    connection dropped without a word, and the server would otherwise wait out FILES_TUS_BODY_IDLE_SECONDS before
+    the chunk fails). When that chunk has waited STALL_SECONDS for bytes of its body, a PATCH at the same offset
+    stops it and takes over once it has let go. A chunk whose body is arriving, or that is storing or committing,
+    is a concurrent PATCH: the newcomer gets 409."""
     token = uuid.uuid4().hex
+    asked, deadline = False, 0.0
+    while not _lease_try(file, token, offset=offset, now=now):
+        current = UploadedFile.objects.using(DB).filter(pk=file.pk).first()
+        if current is None:
+            raise NotFoundError("This upload no longer exists.")
+        _upload_check(current, offset=offset, now=now)
+        if not asked:  # once: stop a stalled holder here, then look again (it may also have ended meanwhile)
+            asked = True
+            connection_release(DB)  # not held idle while this waits
+            deadline = time.monotonic() + (SUPERSEDE_SECONDS if _holder_stop_if_stalled(file.pk) else 0.0)
+        elif time.monotonic() >= deadline:
+            raise ConflictError("Another PATCH is writing to this upload; wait for it, then resume from HEAD's offset.")
+        else:
+            time.sleep(0.02)
+        now = timezone.now()
+    return token
+
+
+def _lease_try(file: UploadedFile, token: str, *, offset: int, now: datetime) -> bool:
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    taken = (
+    return bool(
         UploadedFile.objects.using(DB)
         .filter(free, pk=file.pk, status=FileStatus.UPLOADING, upload_offset=offset)
         .update(lease_token=token, lease_until=now + timedelta(seconds=settings.FILES_UPLOAD_LEASE_SECONDS))
     )
-    if taken:
-        return token
-    current = UploadedFile.objects.using(DB).filter(pk=file.pk).first()
-    if current is None:
-        raise NotFoundError("This upload no longer exists.")
-    _upload_check(current, offset=offset, now=now)
-    raise ConflictError("Another PATCH is writing to this upload; wait for it, then resume from HEAD's offset.")
+
+
+def _holder_stop_if_stalled(file_id: int) -> bool:
+    """Stop the chunk of this process holding the upload if it waits for its body and no bytes come: it has waited
+    STALL_SECONDS, or reaches that while this watches (a little longer at most). Whether it was stopped."""
+    with _holders_lock:
+        holder = _holders.get(file_id)
+    if holder is None:
+        return False
+    reads, deadline = holder.reads, time.monotonic() + STALL_SECONDS + 0.5
+    while (since := holder.waiting_since) is None or time.monotonic() - since < STALL_SECONDS:
+        if holder.reads != reads or time.monotonic() >= deadline:
+            return False  # bytes arrive, or it is storing or committing: not stalled
+        time.sleep(0.02)
+    with _holders_lock:
+        if _holders.get(file_id) is not holder:
+            return False  # it ended meanwhile
+        del _holders[file_id]
+    logger.info("upload %s: a PATCH at the same offset takes over from a chunk whose body stalled", file_id)
+    if holder.interrupt is not None:  # always: only bodies that can be stopped are registered
+        holder.interrupt(SUPERSEDED)
+    return True
 
 
 def _lease_release(file_id: int, token: str) -> None:
@@ -202,6 +250,9 @@ class _Body:
         self.stream, self.length, self.hasher = stream, length, hasher
         self._release_at: float | None = None
         self._wait: Callable[[float], bool] | None = getattr(stream, "wait_readable", None)
+        self.interrupt: Callable[[str], None] | None = getattr(stream, "interrupt", None)  # from any thread
+        self.waiting_since: float | None = None  # when the read (or wait for bytes) under way began
+        self.reads = 0  # reads done
 
     def __iter__(self) -> Iterator[Block]:
         if self.hasher is None:
@@ -221,8 +272,7 @@ class _Body:
         while left > 0:
             try:
                 if readinto is None:
-                    self._release_if_due()
-                    block: Block = self.stream.read(min(BLOCK, left))
+                    block: Block = self._waited(self.stream.read, min(BLOCK, left))
                 else:  # received straight into an aligned buffer, which hashing and direct I/O read in place
                     block = self._filled(readinto, ring[turn % RING][: min(BLOCK, left)])
                     turn += 1
@@ -243,11 +293,21 @@ class _Body:
         """`buffer` filled from the body, or as much of it as the body had before it ended."""
         taken = 0
         while taken < len(buffer):
-            self._release_if_due()
-            if not (got := readinto(buffer[taken:])):
+            if not (got := self._waited(readinto, buffer[taken:])):
                 break
             taken += got
         return buffer[:taken]
+
+    def _waited(self, read: Callable[[Any], T], arg: Any) -> T:
+        """`read(arg)` (and the wait for bytes before it), noted as waiting for the body while it runs."""
+        self.waiting_since = time.monotonic()
+        try:
+            self._release_if_due()
+            got = read(arg)
+        finally:
+            self.waiting_since = None
+        self.reads += 1
+        return got
 
     def _release_if_due(self) -> None:
         """Checked before every read, on the request's thread (backends iterate the blocks where they are called).
@@ -282,13 +342,18 @@ def upload_append(*, file: UploadedFile, offset: int, body: Readable, length: in
     started = time.perf_counter()
     token = _lease_take(file, offset=offset, now=now)
     leased = time.perf_counter()
+    chunk = None
     try:  # the row is as loaded: it only changes together with the offset, which the lease was taken at
         hasher = ResumableSha256.from_state(bytes(file.sha256_state)) if file.sha256_state is not None else None
+        chunk = _Body(body, length, hasher)
+        if chunk.interrupt is not None:
+            with _holders_lock:
+                _holders[file.pk] = chunk
         final = offset + length == file.upload_length
         state = storage_backend().upload_append(
             file.storage_key,
             file.multipart,
-            _Body(body, length, hasher),
+            chunk,
             offset=offset,
             length=file.upload_length,
             final=final,
@@ -302,6 +367,10 @@ def upload_append(*, file: UploadedFile, offset: int, body: Readable, length: in
     except BaseException:
         _lease_release(file.pk, token)
         raise
+    finally:
+        with _holders_lock:
+            if chunk is not None and _holders.get(file.pk) is chunk:
+                del _holders[file.pk]
     marks = (("lease", started, leased), ("store", leased, stored_at), ("commit", stored_at, time.perf_counter()))
     for phase, begun, ended in marks:
         CHUNK_SECONDS.labels(phase).observe(ended - begun)

@@ -183,3 +183,20 @@ def test_a_spooled_body_is_readable_at_once() -> None:
 
     assert request.wait_readable(5) is True
     assert request.read() == b"abc"
+
+
+async def test_an_interrupted_reader_fails_at_once_though_bytes_wait_for_it() -> None:
+    body = StreamedBody(loop=asyncio.get_running_loop(), high_water=1 << 20, idle_timeout=30)
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    queue.put_nowait({"type": "http.request", "body": b"abc", "more_body": True})
+    pump = asyncio.create_task(body.pump(queue.get))
+    await asyncio.sleep(0.05)  # "abc" waits in the buffer
+
+    body.interrupt("taken over")
+    queue.put_nowait({"type": "http.request", "body": b"def", "more_body": True})
+    with pytest.raises(UnreadablePostError, match="taken over"):
+        await _in_thread(lambda: body.read(10))
+    ready = await _in_thread(lambda: body.wait_readable(5))
+    pump.cancel()
+
+    assert ready is True  # a read would return at once: with its failure

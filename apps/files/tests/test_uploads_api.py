@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -302,6 +304,135 @@ def test_a_patch_while_another_holds_the_upload_is_409(client: Client) -> None:
         "Another PATCH is writing to this upload; wait for it, then resume from HEAD's offset."
     )
     assert stored(file_id).upload_offset == 0
+
+
+class _Held(io.BytesIO):
+    """A chunk's body on another thread that the test controls: silent (its connection died without a word) or
+    trickling a byte every 20 ms (its client still sending), until the server stops it."""
+
+    def __init__(self, data: bytes, *, trickle: bool) -> None:
+        super().__init__(data)
+        self.trickle = trickle
+        self.reading, self.stopped = threading.Event(), threading.Event()
+        self.reason = ""
+
+    def readinto(self, buffer: Any) -> int:
+        self.reading.set()
+        if self.stopped.wait(0.02 if self.trickle else 10):
+            raise OSError(self.reason)
+        return super().readinto(buffer[:1]) if self.trickle else 0
+
+    def interrupt(self, reason: str) -> None:
+        self.reason = reason
+        self.stopped.set()
+
+
+class _Interruptible(io.BytesIO):
+    """A body sent whole at once, which notes whether the server tried to stop it."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.reading = threading.Event()
+        self.stops: list[str] = []
+
+    def readinto(self, buffer: Any) -> int:
+        self.reading.set()
+        return super().readinto(buffer)
+
+    def interrupt(self, reason: str) -> None:
+        self.stops.append(reason)
+
+
+@dataclass
+class _Holding:
+    file_id: int
+    body: _Held | _Interruptible
+    thread: threading.Thread
+    outcome: list[str]  # what the chunk failed with, if it did
+
+
+def _holding(client: Client, body: _Held | _Interruptible) -> _Holding:
+    """An upload with a chunk appended on a thread of its own ("holder"), once it is reading its body."""
+    file_id = tus_create(client, OWNER, length=len(DATA)).json()["id"]
+    outcome: list[str] = []
+
+    def append() -> None:
+        try:
+            upload_append(file=stored(file_id), offset=0, body=body, length=len(DATA))
+        except ApplicationError as exc:
+            outcome.append(exc.message)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=append, name="holder")
+    thread.start()
+    assert body.reading.wait(5)
+    return _Holding(file_id, body, thread, outcome)
+
+
+@pytest.mark.django_db(databases=["files"], transaction=True)  # two chunks on two threads
+def test_a_chunk_resent_at_the_same_offset_takes_over_from_a_silent_one_holding_the_upload(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a chunk that holds the upload while its client has gone silent (for longer than 0.2 s, here)
+    monkeypatch.setattr(uploads, "STALL_SECONDS", 0.2)
+    silent = _holding(client, _Held(DATA, trickle=False))
+    # when the client resumes and sends the chunk again at the same offset
+    file = upload_append(file=stored(silent.file_id), offset=0, body=io.BytesIO(DATA), length=len(DATA))
+    silent.thread.join(5)
+    # then the silent chunk was stopped and kept nothing, and the new one was stored whole
+    assert silent.outcome == [
+        f"The request body broke off after 0 of the {len(DATA)} bytes announced ({uploads.SUPERSEDED}); nothing of "
+        "it was kept. Resume from HEAD's offset."
+    ]
+    assert file.upload_offset == stored(silent.file_id).upload_offset == len(DATA)
+    assert stored(silent.file_id).sha256 == sha256(DATA)
+
+
+@pytest.mark.django_db(databases=["files"], transaction=True)  # two chunks on two threads
+def test_a_chunk_at_the_same_offset_as_one_still_receiving_is_refused(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a chunk that holds the upload while its body still arrives, a byte every 20 ms
+    monkeypatch.setattr(uploads, "STALL_SECONDS", 1.0)
+    body = _Held(DATA, trickle=True)
+    trickling = _holding(client, body)
+    # when a second PATCH arrives at the same offset
+    with pytest.raises(ConflictError) as refused:
+        upload_append(file=stored(trickling.file_id), offset=0, body=io.BytesIO(DATA), length=len(DATA))
+    body.interrupt("test over")
+    trickling.thread.join(5)
+    # then it is refused as a concurrent PATCH, and the first was left alone until the test stopped it
+    assert (
+        refused.value.message == "Another PATCH is writing to this upload; wait for it, then resume from HEAD's offset."
+    )
+    assert trickling.outcome and "test over" in trickling.outcome[0]
+    assert stored(trickling.file_id).upload_offset == 0
+
+
+@pytest.mark.django_db(databases=["files"], transaction=True)  # two chunks on two threads
+def test_a_chunk_at_the_same_offset_as_one_committing_is_refused_and_the_first_is_kept(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a chunk whose whole body has arrived and whose commit takes a while (longer than a stall, 0.2 s)
+    monkeypatch.setattr(uploads, "STALL_SECONDS", 0.2)
+    commit = uploads._append_commit
+
+    def slow_commit(*args: Any, **kwargs: Any) -> UploadedFile:
+        if threading.current_thread().name == "holder":
+            time.sleep(1.0)
+        return commit(*args, **kwargs)
+
+    monkeypatch.setattr(uploads, "_append_commit", slow_commit)
+    committing = _holding(client, _Interruptible(DATA))
+    # when a second PATCH arrives at the same offset
+    with pytest.raises(ConflictError):
+        upload_append(file=stored(committing.file_id), offset=0, body=io.BytesIO(DATA), length=len(DATA))
+    committing.thread.join(5)
+    # then it is refused, and the first chunk was not stopped: it committed
+    assert isinstance(committing.body, _Interruptible) and committing.body.stops == []
+    assert committing.outcome == []
+    assert stored(committing.file_id).upload_offset == len(DATA)
 
 
 def test_two_leases_on_one_offset_cannot_both_be_taken() -> None:

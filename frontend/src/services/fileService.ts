@@ -16,7 +16,8 @@ import type { Page } from "./types";
 export const TUS_ENDPOINT_PATH = "/api/files/uploads/";
 export const CHUNK_SIZE = 8 * 1024 * 1024;
 /** The server's FILES_TUS_BODY_IDLE_SECONDS (default 30 s): a PATCH whose connection died without a word keeps the
- * upload's lease until its body has been silent that long, and a resumed PATCH gets 409 until then. */
+ * upload's lease until its body has been silent that long, and a resumed PATCH gets 409 until then. (One that
+ * reaches the same server process takes over after 2 s instead; the retries still cover the worst case.) */
 export const SERVER_BODY_IDLE_MS = 30_000;
 /** Retries (tus-js-client waits these between attempts) that outlast a stale lease, so a silently dropped connection
  * resumes on its own instead of failing after 19 s. */
