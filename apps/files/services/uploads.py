@@ -205,8 +205,8 @@ def _holder_stop_if_stalled(file_id: int) -> bool:
         return False
     reads, deadline = holder.reads, time.monotonic() + STALL_SECONDS + 0.5
     while (since := holder.waiting_since) is None or time.monotonic() - since < STALL_SECONDS:
-        if holder.reads != reads or time.monotonic() >= deadline:
-            return False  # bytes arrive, or it is storing or committing: not stalled
+        if holder.reads != reads or time.monotonic() >= deadline or _holders.get(file_id) is not holder:
+            return False  # bytes arrive, it is storing or committing (not stalled), or it has ended
         time.sleep(0.02)
     with _holders_lock:
         if _holders.get(file_id) is not holder:

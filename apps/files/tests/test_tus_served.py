@@ -24,7 +24,7 @@ CHUNK = 4 * 1024**2
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
+def served(tmp_path_factory: pytest.TempPathFactory, redis_server: str) -> Iterator[tuple[Server, str]]:
     """The monolith on its own embedded databases, with an account signed in: the server and an access token."""
     var_dir = tmp_path_factory.mktemp("tus-served")
     env = deployable_env("monolith", var_dir)
@@ -72,7 +72,7 @@ def test_a_chunk_resent_after_its_connection_went_silent_is_taken_in_seconds_not
     with socket.create_connection((host, int(port)), timeout=60) as silent:
         head = "".join(f"{name}: {value}\r\n" for name, value in {**patch, "Content-Length": str(CHUNK)}.items())
         silent.sendall(f"PATCH {location} HTTP/1.1\r\nHost: {host}\r\n{head}\r\n".encode() + data[: CHUNK // 4])
-        time.sleep(0.5)  # the server is reading it
+        time.sleep(uploads.STALL_SECONDS + 0.5)  # the server has read it, and waited that long for more
         # when the client resumes on a new connection and sends the whole chunk again
         started = time.monotonic()
         status, headers, body = _request(server, "PATCH", location, {**patch, "Content-Length": str(CHUNK)}, data)

@@ -414,13 +414,13 @@ def test_a_chunk_at_the_same_offset_as_one_still_receiving_is_refused(
 def test_a_chunk_at_the_same_offset_as_one_committing_is_refused_and_the_first_is_kept(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given a chunk whose whole body has arrived and whose commit takes a while (longer than a stall, 0.2 s)
-    monkeypatch.setattr(uploads, "STALL_SECONDS", 0.2)
+    # given a chunk whose whole body has arrived and whose commit takes a while (longer than a stall, 1 s)
+    monkeypatch.setattr(uploads, "STALL_SECONDS", 1.0)
     commit = uploads._append_commit
 
     def slow_commit(*args: Any, **kwargs: Any) -> UploadedFile:
         if threading.current_thread().name == "holder":
-            time.sleep(1.0)
+            time.sleep(2.0)
         return commit(*args, **kwargs)
 
     monkeypatch.setattr(uploads, "_append_commit", slow_commit)
