@@ -3,7 +3,8 @@
 HTTP goes through Django's ASGI handler, extended so that a view may take its request body while it arrives
 instead of after Django has spooled it (apps/files/api/asgi.py: the tus PATCH). That only happens for requests
 this process serves itself: on the gateway, a path whose route may send it to a remote deployable (its target or
-its canary) keeps the spooled body the proxy reads.
+its canary) keeps the spooled body the proxy reads. Such streamed requests take the data plane
+(config/data_plane.py) rather than Django's asynchronous request cycle.
 """
 
 import os
@@ -20,6 +21,7 @@ from django.conf import settings  # noqa: E402
 
 from apps.files.api.asgi import BodyStreamingHandler  # noqa: E402
 from apps.notifications.routing import websocket_urlpatterns as notifications_sockets  # noqa: E402
+from config.data_plane import data_plane  # noqa: E402
 from gateway.dispatch import target_urlconf  # noqa: E402
 from gateway.routes import route_table  # noqa: E402
 
@@ -48,7 +50,7 @@ websocket_urlpatterns = [*notifications_sockets]
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": data_plane(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )

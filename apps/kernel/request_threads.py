@@ -17,8 +17,9 @@ A retired thread, and one the pool has no room for, closes its database connecti
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import ThreadSensitiveContext
@@ -97,9 +98,15 @@ class PooledThreadsHandler(ASGIHandler):
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        async with self.request_thread():
+            await self.handle(scope, receive, send)
+
+    @asynccontextmanager
+    async def request_thread(self) -> AsyncIterator[None]:
+        """Within it, thread-sensitive `sync_to_async` calls run on one pooled thread: a request's thread."""
         thread = self.threads.lend()
         try:
             async with ThreadSensitiveContext(executor=thread):
-                await self.handle(scope, receive, send)
+                yield
         finally:
             self.threads.give_back(thread)

@@ -308,6 +308,8 @@ FILES_UPLOAD_LEASE_SECONDS = env.int("FILES_UPLOAD_LEASE_SECONDS", default=300) 
 FILES_TUS_BODY_IDLE_SECONDS = env.float("FILES_TUS_BODY_IDLE_SECONDS", default=30.0)
 if not FILES_TUS_BODY_IDLE_SECONDS > 0:  # a socket timeout of 0 would fail every read, a negative one raise
     raise ImproperlyConfigured(f"FILES_TUS_BODY_IDLE_SECONDS must be positive, not {FILES_TUS_BODY_IDLE_SECONDS:g}")
+# streamed bodies (the tus PATCH) skip Django's asynchronous request cycle: config/data_plane.py, ADR 0009
+DATA_PLANE = env.bool("DATA_PLANE", default=True)
 FILES_UPLOAD_EXPIRY_HOURS = env.int("FILES_UPLOAD_EXPIRY_HOURS", default=24)  # after the last chunk: abandoned
 FILES_INPUT_RETENTION_DAYS = env.int("FILES_INPUT_RETENTION_DAYS", default=30)  # 0: inputs are kept until deleted
 FILES_ORPHAN_GRACE_HOURS = env.int("FILES_ORPHAN_GRACE_HOURS", default=24)  # unowned objects kept this long

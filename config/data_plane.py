@@ -1,0 +1,155 @@
+"""The data plane: requests whose view streams its body (the tus PATCH) served on Django's synchronous core,
+bypassing Django's asynchronous request cycle (ADR 0009).
+
+A multi-GB upload arrives as thousands of 8-64 MiB PATCHes. Through Django's ASGI handler each one crossed the
+asynchronous middleware chain, its tasks and its thread hops on the event loop, the one thread that also receives
+every other request; that cost about a third of the upload's throughput (tests/benchmarks/files/README.md). Here
+such a request takes a shorter way, and only that changes:
+- the gateway's edge checks (token, rate limit, target) run on the event loop as GatewayMiddleware runs them
+  (gateway.middleware.edge_pass);
+- the body is claimed from the socket (config/socket_body.py), as BodyStreamingHandler would claim it;
+- then, on a pooled request thread, Django's synchronous core serves the request: `request_started`, every
+  middleware of settings.MIDDLEWARE in its order with EdgePassedMiddleware in GatewayMiddleware's place, URL
+  resolution, the view (with DRF's authentication, permissions and error envelope), `request_finished`.
+So the view, its refusals and every response header come from the same code as on Django's path. Whatever the edge
+would refuse, and any request the plane cannot take (no socket body, a path the gateway may proxy, a remote
+target), goes to Django's handler untouched, with the claimed body passed on unread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import IO, Any, cast
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core import signals
+from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
+from django.core.handlers.asgi import get_script_prefix
+from django.core.handlers.base import BaseHandler
+from django.core.handlers.exception import convert_exception_to_response
+from django.http import HttpRequest, HttpResponseBase
+from django.urls import set_script_prefix
+from django.utils.module_loading import import_string
+from prometheus_client import Counter
+
+from apps.files.api.asgi import SOCKET_BODY, BodyStreamingHandler, Receive, Scope, Send
+from config.socket_body import ClaimedSocketBody, SocketBodyReader
+from gateway.middleware import EDGE_PASS, EdgePass, EdgePassedMiddleware, GatewayMiddleware, edge_pass
+
+logger = logging.getLogger(__name__)
+REQUESTS = Counter(
+    "fip_data_plane_requests_total",
+    "Requests whose view streams its body, by what served them: the data plane, or Django's handler (the edge "
+    "refused the request, or its body could not be read from the socket).",
+    ["served_by"],
+)
+for _served_by in ("plane", "django"):
+    REQUESTS.labels(_served_by)
+
+
+class SyncCore(BaseHandler):
+    """Django's synchronous request core over settings.MIDDLEWARE, with EdgePassedMiddleware standing in for the
+    asynchronous GatewayMiddleware. Every other middleware must be able to run synchronously."""
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        if is_async:
+            raise ImproperlyConfigured("The data plane's core is synchronous.")
+        self._view_middleware: list[Callable[..., Any]] = []
+        self._template_response_middleware: list[Callable[..., Any]] = []
+        self._exception_middleware: list[Callable[..., Any]] = []
+        core = self._get_response  # type: ignore[attr-defined]  # BaseHandler's view step, as Django's handlers use it
+        handler: Callable[[HttpRequest], Any] = convert_exception_to_response(core)
+        for path in reversed(settings.MIDDLEWARE):
+            middleware = import_string(path)
+            if middleware is GatewayMiddleware:
+                middleware = EdgePassedMiddleware
+            elif not getattr(middleware, "sync_capable", True):
+                raise ImproperlyConfigured(f"{path} cannot run synchronously, as the data plane runs it.")
+            try:
+                instance = middleware(handler)
+            except MiddlewareNotUsed:
+                continue
+            if hasattr(instance, "process_view"):
+                self._view_middleware.insert(0, instance.process_view)
+            if hasattr(instance, "process_template_response"):
+                self._template_response_middleware.append(instance.process_template_response)
+            if hasattr(instance, "process_exception"):
+                self._exception_middleware.append(instance.process_exception)
+            handler = convert_exception_to_response(instance)
+        self._middleware_chain = handler
+
+
+class DataPlane:
+    """The HTTP application in front of Django's handler (see the module docstring)."""
+
+    def __init__(self, django: BodyStreamingHandler) -> None:
+        self.django = django
+        self.core = SyncCore()
+        self.core.load_middleware()
+        self.edge = GatewayMiddleware in (import_string(path) for path in settings.MIDDLEWARE)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        socket_body = scope.get("extensions", {}).get(SOCKET_BODY)
+        if socket_body is None or not self.django.streams(scope):
+            await self.django(scope, receive, send)
+            return
+        reader: SocketBodyReader | None = socket_body.claim(self.django.idle_timeout)
+        if reader is None:
+            REQUESTS.labels("django").inc()
+            await self.django(scope, receive, send)
+            return
+        try:
+            passed = await self._edge(scope)
+            if passed is None and self.edge:
+                REQUESTS.labels("django").inc()
+                extensions = {**scope["extensions"], SOCKET_BODY: ClaimedSocketBody(reader)}
+                await self.django({**scope, "extensions": extensions}, receive, send)
+                return
+            REQUESTS.labels("plane").inc()
+            async with self.django.request_thread():
+                response = await sync_to_async(self._respond, thread_sensitive=True)(scope, reader, passed)
+                try:
+                    await self.django.send_response(response, send)
+                finally:
+                    await sync_to_async(response.close, thread_sensitive=True)()  # request_finished
+        finally:  # also when cancelled (a shutdown): the request's thread must not go on reading the socket
+            reader.release()
+
+    async def _edge(self, scope: Scope) -> EdgePass | None:
+        if not self.edge:
+            return None
+        headers = dict(scope.get("headers", []))
+        client = scope.get("client") or ("", 0)
+        return await edge_pass(
+            path=str(scope["path"]),
+            authorization=headers.get(b"authorization", b"").decode("latin-1"),
+            client_ip=str(client[0]),
+        )
+
+    def _respond(self, scope: Scope, reader: SocketBodyReader, passed: EdgePass | None) -> HttpResponseBase:
+        """On the request's thread: Django's synchronous core, between the signals Django's handler sends."""
+        set_script_prefix(get_script_prefix(scope))
+        signals.request_started.send(sender=self.django.__class__, scope=scope)
+        request, refusal = self.django.create_request(scope, cast(IO[bytes], reader))
+        if request is None:
+            response = cast(HttpResponseBase, refusal)
+        else:
+            if passed is not None:
+                setattr(request, EDGE_PASS, passed)
+            response = self.core.get_response(request)
+        response._handler_class = self.django.__class__  # type: ignore[attr-defined]  # close() signals with it
+        return response
+
+
+def data_plane(django: BodyStreamingHandler) -> DataPlane | BodyStreamingHandler:
+    """The data plane in front of `django`, or `django` alone when settings.DATA_PLANE is off or the middleware
+    cannot run on the plane's synchronous core (logged)."""
+    if not settings.DATA_PLANE:
+        return django
+    try:
+        return DataPlane(django)
+    except ImproperlyConfigured as exc:
+        logger.warning("data plane off: %s", exc)
+        return django
