@@ -5,15 +5,21 @@ A multi-GB upload arrives as thousands of 8-64 MiB PATCHes. Through Django's ASG
 asynchronous middleware chain, its tasks and its thread hops on the event loop, the one thread that also receives
 every other request; that cost about a third of the upload's throughput (tests/benchmarks/files/README.md). Here
 such a request takes a shorter way, and only that changes:
-- the gateway's edge checks (token, rate limit, target) run on the event loop as GatewayMiddleware runs them
-  (gateway.middleware.edge_pass);
-- the body is claimed from the socket (config/socket_body.py), as BodyStreamingHandler would claim it;
-- then, on a pooled request thread, Django's synchronous core serves the request: `request_started`, every
-  middleware of settings.MIDDLEWARE in its order with EdgePassedMiddleware in GatewayMiddleware's place, URL
-  resolution, the view (with DRF's authentication, permissions and error envelope), `request_finished`.
-So the view, its refusals and every response header come from the same code as on Django's path. Whatever the edge
-would refuse, and any request the plane cannot take (no socket body, a path the gateway may proxy, a remote
-target), goes to Django's handler untouched, with the claimed body passed on unread.
+- the gateway's edge judges it on the event loop as GatewayMiddleware would (gateway.middleware.edge_judge): the
+  token, the caller's target, the rate limit (counted once);
+- its body is claimed from the socket (config/socket_body.py), as BodyStreamingHandler would claim it;
+- then, on a pooled request thread, Django's synchronous core serves it: `request_started`, every middleware of
+  settings.MIDDLEWARE in its order with EdgeJudgedMiddleware in GatewayMiddleware's place (which also answers the
+  edge's refusals), URL resolution, the view with DRF's authentication, permissions and error envelope, and
+  `request_finished` once the response is sent.
+So the view, every refusal and every response header come from the same code as on Django's path
+(tests/config/test_data_plane.py compares the two). Django's handler still serves a streamed request whose body the
+server does not offer from the socket, and, with the claimed body passed on unread, one whose path no route claims
+here or whose caller's target is remote (decided before anything is counted) or whose edge failed.
+
+Knowingly different: the edge judges before the middleware that sit above GatewayMiddleware (request id, security,
+CORS) run, so a request SecurityMiddleware redirects to https has been counted against the rate limit, and the
+edge's own log lines carry no request id. Each middleware has a second instance, in the plane's core.
 """
 
 from __future__ import annotations
@@ -35,8 +41,8 @@ from django.utils.module_loading import import_string
 from prometheus_client import Counter
 
 from apps.files.api.asgi import SOCKET_BODY, BodyStreamingHandler, Receive, Scope, Send
-from config.socket_body import ClaimedSocketBody, SocketBodyReader
-from gateway.middleware import EDGE_PASS, EdgePass, EdgePassedMiddleware, GatewayMiddleware, edge_pass
+from config.socket_body import SocketBodyReader
+from gateway.middleware import EDGE_VERDICT, EdgeJudgedMiddleware, EdgeVerdict, GatewayMiddleware, edge_judge
 
 logger = logging.getLogger(__name__)
 REQUESTS = Counter(
@@ -50,7 +56,7 @@ for _served_by in ("plane", "django"):
 
 
 class SyncCore(BaseHandler):
-    """Django's synchronous request core over settings.MIDDLEWARE, with EdgePassedMiddleware standing in for the
+    """Django's synchronous request core over settings.MIDDLEWARE, with EdgeJudgedMiddleware standing in for the
     asynchronous GatewayMiddleware. Every other middleware must be able to run synchronously."""
 
     def load_middleware(self, is_async: bool = False) -> None:
@@ -64,19 +70,23 @@ class SyncCore(BaseHandler):
         for path in reversed(settings.MIDDLEWARE):
             middleware = import_string(path)
             if middleware is GatewayMiddleware:
-                middleware = EdgePassedMiddleware
+                middleware = EdgeJudgedMiddleware
             elif not getattr(middleware, "sync_capable", True):
                 raise ImproperlyConfigured(f"{path} cannot run synchronously, as the data plane runs it.")
             try:
                 instance = middleware(handler)
             except MiddlewareNotUsed:
                 continue
+            if instance is None:
+                raise ImproperlyConfigured(f"Middleware factory {path} returned None.")
             if hasattr(instance, "process_view"):
-                self._view_middleware.insert(0, instance.process_view)
+                self._view_middleware.insert(0, self.adapt_method_mode(False, instance.process_view))
             if hasattr(instance, "process_template_response"):
-                self._template_response_middleware.append(instance.process_template_response)
+                self._template_response_middleware.append(
+                    self.adapt_method_mode(False, instance.process_template_response)
+                )
             if hasattr(instance, "process_exception"):
-                self._exception_middleware.append(instance.process_exception)
+                self._exception_middleware.append(self.adapt_method_mode(False, instance.process_exception))
             handler = convert_exception_to_response(instance)
         self._middleware_chain = handler
 
@@ -101,15 +111,14 @@ class DataPlane:
             await self.django(scope, receive, send)
             return
         try:
-            passed = await self._edge(scope)
-            if passed is None and self.edge:
+            verdict = await self._edge(scope)
+            if verdict is None and self.edge:
                 REQUESTS.labels("django").inc()
-                extensions = {**scope["extensions"], SOCKET_BODY: ClaimedSocketBody(reader)}
-                await self.django({**scope, "extensions": extensions}, receive, send)
+                await self.django.serve_claimed(scope, reader, send)
                 return
             REQUESTS.labels("plane").inc()
             async with self.django.request_thread():
-                response = await sync_to_async(self._respond, thread_sensitive=True)(scope, reader, passed)
+                response = await sync_to_async(self._respond, thread_sensitive=True)(scope, reader, verdict)
                 try:
                     await self.django.send_response(response, send)
                 finally:
@@ -117,18 +126,22 @@ class DataPlane:
         finally:  # also when cancelled (a shutdown): the request's thread must not go on reading the socket
             reader.release()
 
-    async def _edge(self, scope: Scope) -> EdgePass | None:
+    async def _edge(self, scope: Scope) -> EdgeVerdict | None:
+        """The edge's verdict, judged as GatewayMiddleware would from the request's path, Authorization and address
+        (as Django reads them: repeated headers joined with commas); None for Django's handler to take."""
         if not self.edge:
             return None
-        headers = dict(scope.get("headers", []))
-        client = scope.get("client") or ("", 0)
-        return await edge_pass(
-            path=str(scope["path"]),
-            authorization=headers.get(b"authorization", b"").decode("latin-1"),
-            client_ip=str(client[0]),
+        authorization = ",".join(
+            value.decode("latin-1") for name, value in scope.get("headers", []) if name.lower() == b"authorization"
         )
+        client = scope.get("client") or ("", 0)
+        try:
+            return await edge_judge(path=str(scope["path"]), authorization=authorization, client_ip=str(client[0]))
+        except Exception:  # Django's handler judges it again, and renders whatever fails there as any 500
+            logger.exception("data plane: the edge failed; handing the request to Django")
+            return None
 
-    def _respond(self, scope: Scope, reader: SocketBodyReader, passed: EdgePass | None) -> HttpResponseBase:
+    def _respond(self, scope: Scope, reader: SocketBodyReader, verdict: EdgeVerdict | None) -> HttpResponseBase:
         """On the request's thread: Django's synchronous core, between the signals Django's handler sends."""
         set_script_prefix(get_script_prefix(scope))
         signals.request_started.send(sender=self.django.__class__, scope=scope)
@@ -136,8 +149,8 @@ class DataPlane:
         if request is None:
             response = cast(HttpResponseBase, refusal)
         else:
-            if passed is not None:
-                setattr(request, EDGE_PASS, passed)
+            if verdict is not None:
+                setattr(request, EDGE_VERDICT, verdict)
             response = self.core.get_response(request)
         response._handler_class = self.django.__class__  # type: ignore[attr-defined]  # close() signals with it
         return response

@@ -233,18 +233,6 @@ class SocketBody:
         return reader
 
 
-class ClaimedSocketBody:
-    """The `fip.socket_body` extension of a request whose body an outer application claimed and then passed on
-    unread (config/data_plane.py): the next claim gets that reader."""
-
-    def __init__(self, reader: SocketBodyReader) -> None:
-        self._reader: SocketBodyReader | None = reader
-
-    def claim(self, idle_timeout: float) -> SocketBodyReader | None:  # the reader keeps the timeout it was made with
-        reader, self._reader = self._reader, None
-        return reader
-
-
 class SocketBodyProtocol(HttpToolsProtocol):
     """HttpToolsProtocol offering `fip.socket_body` (see the module docstring)."""
 

@@ -92,6 +92,11 @@ UNLIMITED = RateLimitDecision(allowed=True)
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, aioredis.Redis]] = weakref.WeakKeyDictionary()
 _last_warning = 0.0
 _redis_down_until: dict[str, float] = {}  # per Redis URL
+# the window's count and, on its first request, its expiry: one command and one reply (a MULTI/EXEC pipeline of
+# INCR and EXPIRE is four replies, each parsed on the event loop, which every request waits for)
+COUNT_SCRIPT = (
+    "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end return n"
+)
 REDIS_RETRY_SECONDS = 5.0  # after a failure, skip Redis this long instead of waiting on it per request
 
 
@@ -126,10 +131,7 @@ async def rate_limit_check(*, identity: Identity, client_ip: str, limits: RateLi
     if time.monotonic() < _redis_down_until.get(settings.REDIS_URL, 0.0):
         return _redis_down(limits, None)
     try:
-        async with _client().pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, limits.window_seconds + 1)
-            count, _ = await pipe.execute()
+        count = int(await _client().eval(COUNT_SCRIPT, 1, key, limits.window_seconds + 1))
     except (aioredis.RedisError, OSError) as exc:
         return _redis_down(limits, exc)
     reset = max(1, int(limits.window_seconds - now % limits.window_seconds))

@@ -16,13 +16,13 @@ from django.http import HttpRequest, HttpResponseBase
 from apps.kernel.errors import error_response
 from gateway import metrics
 from gateway.dispatch import target_choose, target_urlconf
-from gateway.edge import ANONYMOUS, EdgeAuthError, RateLimitDecision, edge_authenticate, rate_limit_check
+from gateway.edge import ANONYMOUS, EdgeAuthError, Identity, RateLimitDecision, edge_authenticate, rate_limit_check
 from gateway.proxy import proxy_request
-from gateway.routes import Route, route_table
+from gateway.routes import RateLimits, Route, route_table
 from gateway.shadow import shadow_schedule
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
-EDGE_PASS = "edge_pass"  # noqa: S105 (the request attribute EdgePassedMiddleware reads, not a secret)
+EDGE_VERDICT = "edge_verdict"  # the request attribute EdgeJudgedMiddleware reads
 
 
 def path_steps_out(path: str) -> bool:
@@ -32,61 +32,103 @@ def path_steps_out(path: str) -> bool:
 
 
 @dataclass(frozen=True)
-class EdgePass:
-    """A routed request the edge let through to a target: what serving it still needs from the edge."""
+class EdgeCaller:
+    """Who calls a routed request and which target would serve them; a bad token is refused (target "edge")."""
 
     route: Route
-    decision: RateLimitDecision
+    identity: Identity
     target: str
+    auth_error: str  # why the token was refused, if it was
     started: float  # perf_counter() when the edge began
+
+    async def judged(self, *, client_ip: str, limits: RateLimits) -> EdgeVerdict:
+        """Counted against the rate limit: the caller's user, or their address when anonymous or refused (so
+        guessing tokens is rate-limited too)."""
+        identity = ANONYMOUS if self.auth_error else self.identity
+        return EdgeVerdict(self, await rate_limit_check(identity=identity, client_ip=client_ip, limits=limits))
+
+
+def edge_caller(route: Route, *, path: str, authorization: str, client_ip: str) -> EdgeCaller:
+    started = time.perf_counter()
+    try:
+        identity = edge_authenticate(authorization, route, path)
+    except EdgeAuthError as exc:
+        return EdgeCaller(route, ANONYMOUS, "edge", str(exc), started)
+    return EdgeCaller(route, identity, target_choose(route, identity.user_id or client_ip), "", started)
+
+
+@dataclass(frozen=True)
+class EdgeVerdict:
+    """The edge's verdict on a routed request: refused (`refusal`), or served by the caller's target."""
+
+    caller: EdgeCaller
+    decision: RateLimitDecision
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.caller.auth_error) or not self.decision.allowed
+
+    def refusal(self, request: HttpRequest) -> HttpResponseBase:
+        """The edge's own answer: over the limit (or no limits to be had), else the token's 401."""
+        if not self.decision.allowed:
+            message = (
+                "Too many requests; retry after the time in Retry-After."
+                if self.decision.status == 429
+                else "Rate limiting is unavailable; try again shortly."
+            )
+            response = error_response(request, self.decision.status, message)
+            self.decision.apply_headers(response)
+        else:
+            response = error_response(request, 401, self.caller.auth_error)
+            response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        self._observed("edge", response)
+        return response
 
     def enter(self, request: HttpRequest) -> None:
         """Before an in-process target serves it: the target's URLconf resolves the request."""
-        request.urlconf = target_urlconf(self.route.domain, self.target)  # type: ignore[attr-defined]
+        request.urlconf = target_urlconf(self.caller.route.domain, self.caller.target)  # type: ignore[attr-defined]
 
     def leave(self, response: HttpResponseBase) -> None:
         """On the way out: the rate-limit headers and the route's metrics."""
         self.decision.apply_headers(response)
-        metrics.request_observed(
-            self.route.domain, self.target, response.status_code, time.perf_counter() - self.started
-        )
+        self._observed(self.caller.target, response)
+
+    def _observed(self, target: str, response: HttpResponseBase) -> None:
+        elapsed = time.perf_counter() - self.caller.started
+        metrics.request_observed(self.caller.route.domain, target, response.status_code, elapsed)
 
 
-async def edge_pass(*, path: str, authorization: str, client_ip: str) -> EdgePass | None:
-    """The edge's checks for a request that reached this process outside Django's handler (config/tus_plane.py):
-    the pass when the gateway would serve the path in this process, else None. The caller then hands the request
-    to Django, where GatewayMiddleware renders the refusal (one implementation of each); a request refused by the
-    rate limit has then been counted twice."""
+async def edge_judge(*, path: str, authorization: str, client_ip: str) -> EdgeVerdict | None:
+    """The edge's verdict on a request that reached this process outside Django's handler (config/data_plane.py),
+    when this process would serve it: None for a path no route claims, one stepping out of its prefix, or a caller
+    whose target is remote. Nothing is counted then: the caller hands the request to Django, where
+    GatewayMiddleware judges it."""
     table = route_table()
     route = None if path_steps_out(path) else table.match(path)
     if route is None:
         return None
-    started = time.perf_counter()
-    try:
-        identity = edge_authenticate(authorization, route, path)
-    except EdgeAuthError:
+    caller = edge_caller(route, path=path, authorization=authorization, client_ip=client_ip)
+    if caller.target == "remote":
         return None
-    decision = await rate_limit_check(identity=identity, client_ip=client_ip, limits=table.rate_limits)
-    target = target_choose(route, identity.user_id or client_ip)
-    if not decision.allowed or target == "remote":
-        return None
-    return EdgePass(route=route, decision=decision, target=target, started=started)
+    return await caller.judged(client_ip=client_ip, limits=table.rate_limits)
 
 
-class EdgePassedMiddleware:
-    """GatewayMiddleware's synchronous stand-in, for a request whose edge checks already ran (`edge_pass`) and
-    which is served in this process: everything GatewayMiddleware does after its checks."""
+class EdgeJudgedMiddleware:
+    """GatewayMiddleware's synchronous stand-in, for a request the edge has judged (`edge_judge`) and this process
+    serves: the refusal, or everything GatewayMiddleware does around an in-process target."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        passed = getattr(request, EDGE_PASS, None)
-        if not isinstance(passed, EdgePass):
-            raise ImproperlyConfigured("EdgePassedMiddleware serves only requests that passed the edge (edge_pass).")
-        passed.enter(request)
+        verdict = getattr(request, EDGE_VERDICT, None)
+        if not isinstance(verdict, EdgeVerdict) or verdict.caller.target == "remote":
+            raise ImproperlyConfigured("EdgeJudgedMiddleware serves only requests judged for this process.")
+        if verdict.refused:
+            return verdict.refusal(request)
+        verdict.enter(request)
         response = self.get_response(request)
-        passed.leave(response)
+        verdict.leave(response)
         return response
 
 
@@ -106,44 +148,20 @@ class GatewayMiddleware:
         route = table.match(request.path)
         if route is None:
             return await self.get_response(request)
-        started = time.perf_counter()
         client_ip = request.META.get("REMOTE_ADDR", "")
-        try:
-            identity = edge_authenticate(request.headers.get("Authorization", ""), route, request.path)
-        except EdgeAuthError as exc:
-            # a refused token still counts against the caller's address, so guessing tokens is rate-limited too
-            decision = await rate_limit_check(identity=ANONYMOUS, client_ip=client_ip, limits=table.rate_limits)
-            response = self._refusal(request, decision) or error_response(request, 401, str(exc))
-            if response.status_code == 401:
-                response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-            metrics.request_observed(route.domain, "edge", response.status_code, time.perf_counter() - started)
-            return response
-        decision = await rate_limit_check(identity=identity, client_ip=client_ip, limits=table.rate_limits)
-        refusal = self._refusal(request, decision)
-        if refusal is not None:
-            metrics.request_observed(route.domain, "edge", refusal.status_code, time.perf_counter() - started)
-            return refusal
-        target = target_choose(route, identity.user_id or client_ip)
-        passed = EdgePass(route=route, decision=decision, target=target, started=started)
-        if target == "remote":
-            response = await proxy_request(request, route, identity=identity)
+        authorization = request.headers.get("Authorization", "")
+        caller = edge_caller(route, path=request.path, authorization=authorization, client_ip=client_ip)
+        verdict = await caller.judged(client_ip=client_ip, limits=table.rate_limits)
+        if verdict.refused:
+            return verdict.refusal(request)
+        if caller.target == "remote":
+            response = await proxy_request(request, route, identity=caller.identity)
         else:
-            passed.enter(request)
+            verdict.enter(request)
             response = await self.get_response(request)
-        passed.leave(response)
+        verdict.leave(response)
         if route.shadow and request.method in SAFE_METHODS:
-            shadow_schedule(request, route, primary_target=target, primary=response, get_response=self.get_response)
-        return response
-
-    @staticmethod
-    def _refusal(request: HttpRequest, decision: RateLimitDecision) -> HttpResponseBase | None:
-        if decision.allowed:
-            return None
-        message = (
-            "Too many requests; retry after the time in Retry-After."
-            if decision.status == 429
-            else "Rate limiting is unavailable; try again shortly."
-        )
-        response = error_response(request, decision.status, message)
-        decision.apply_headers(response)
+            shadow_schedule(
+                request, route, primary_target=caller.target, primary=response, get_response=self.get_response
+            )
         return response

@@ -131,6 +131,22 @@ async def test_requests_over_the_limit_keep_being_refused(limits: Callable[[bool
         assert_limited(response, "3")
 
 
+async def test_a_window_counter_expires_soon_after_its_window(
+    limits: Callable[[bool], None], settings: Any, redis_server: str
+) -> None:
+    # given two requests from one address in one window
+    await fresh_window()
+    client = ClientFrom("10.9.1.9")
+    for _ in range(2):
+        await client.hit("/api/jobs/plain/")
+    # then one counter holds both, and it expires a little after the 60 s window, not never
+    store = redis.Redis.from_url(redis_server)
+    (key,) = store.scan_iter(match=f"{settings.GATEWAY_REDIS_PREFIX}rl:ip:10.9.1.9:*")
+    assert int(store.get(key) or 0) == 2
+    assert 58 <= store.ttl(key) <= 61
+    store.close()
+
+
 async def test_another_address_is_unaffected(limits: Callable[[bool], None]) -> None:
     await fresh_window()
     busy = ClientFrom("10.9.2.1")

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from types import ModuleType
-from typing import IO, Any, cast
+from typing import IO, Any, Protocol, cast
 
 from django.core.handlers.asgi import ASGIRequest
 from django.http import UnreadablePostError
@@ -45,6 +45,13 @@ Message = Mapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 UrlconfOf = Callable[[str], "str | ModuleType | None"]
+
+
+class ClaimedBody(Readable, Protocol):
+    """A body claimed from the server's socket (config/socket_body.py's reader): read on the view's thread,
+    released on the event loop once the request is done."""
+
+    def release(self) -> int | None: ...
 
 
 class StreamedBody:
@@ -252,10 +259,7 @@ class BodyStreamingHandler(PooledThreadsHandler):
         socket_body = scope.get("extensions", {}).get(SOCKET_BODY)
         reader = socket_body.claim(self.idle_timeout) if socket_body is not None else None
         if reader is not None:
-            try:
-                await super().handle(scope, _FromSocket(reader), send)
-            finally:  # also when cancelled (a shutdown): the view's thread must not go on reading the socket
-                reader.release()
+            await self._handle_from_socket(scope, reader, send)
             return
         body = StreamedBody(loop=asyncio.get_running_loop(), high_water=self.high_water, idle_timeout=self.idle_timeout)
         pump = asyncio.create_task(body.pump(receive))
@@ -265,6 +269,18 @@ class BodyStreamingHandler(PooledThreadsHandler):
             pump.cancel()
             with suppress(asyncio.CancelledError):
                 await pump
+
+    async def serve_claimed(self, scope: Scope, reader: ClaimedBody, send: Send) -> None:
+        """Serve a request whose body an outer application has claimed from the socket and not read
+        (config/data_plane.py hands on what it does not serve itself)."""
+        async with self.request_thread():
+            await self._handle_from_socket(scope, reader, send)
+
+    async def _handle_from_socket(self, scope: Scope, reader: ClaimedBody, send: Send) -> None:
+        try:
+            await super().handle(scope, _FromSocket(reader), send)
+        finally:  # also when cancelled (a shutdown): the view's thread must not go on reading the socket
+            reader.release()
 
     async def read_body(self, receive: Receive) -> IO[bytes]:
         if isinstance(receive, _AfterBody | _FromSocket):
