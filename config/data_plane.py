@@ -47,8 +47,8 @@ from gateway.middleware import EDGE_VERDICT, EdgeJudgedMiddleware, EdgeVerdict, 
 logger = logging.getLogger(__name__)
 REQUESTS = Counter(
     "fip_data_plane_requests_total",
-    "Requests whose view streams its body, by what served them: the data plane, or Django's handler (the edge "
-    "refused the request, or its body could not be read from the socket).",
+    "Requests whose view streams its body, by what served them: the data plane, or Django's handler (the body could "
+    "not be read from the socket, or the gateway would not serve the request in this process).",
     ["served_by"],
 )
 for _served_by in ("plane", "django"):

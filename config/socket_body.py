@@ -48,9 +48,17 @@ class SocketBodyReader:
     (`done`) or reading failed (`failed`); `release()` ends the reader from the event loop."""
 
     def __init__(
-        self, sock: socket.socket, prefix: bytes, left: int, *, done: Callable[[], object], failed: Callable[[], object]
+        self,
+        sock: socket.socket,
+        prefix: bytes,
+        left: int,
+        *,
+        done: Callable[[], object],
+        failed: Callable[[], object],
+        loop_thread: int | None = None,
     ) -> None:
         self._sock: socket.socket | None = sock
+        self._loop_thread = loop_thread  # the event loop's thread, which must never wait for the socket
         self._prefix, self._left = prefix, left
         self._done, self._failed = done, failed
         self._lock = threading.Lock()  # between the reading thread and release() on the event loop
@@ -60,6 +68,7 @@ class SocketBodyReader:
 
     def read(self, size: int | None = -1) -> bytes:
         """Up to `size` bytes as they arrive (short reads, no copying to fill `size`); b"" once the body is read."""
+        self._off_the_loop()
         if size is None or size < 0:
             return b"".join(iter(lambda: self.read(READ_ALL_BLOCK), b""))
         if self._prefix:
@@ -71,6 +80,7 @@ class SocketBodyReader:
 
     def readinto(self, buffer: memoryview) -> int:
         """As `read`, into `buffer` (no bytes object per block: the tus PATCH fills storage's aligned buffers)."""
+        self._off_the_loop()
         if self._prefix:
             taken = min(len(buffer), len(self._prefix))
             buffer[:taken], self._prefix = self._prefix[:taken], self._prefix[taken:]
@@ -83,6 +93,7 @@ class SocketBodyReader:
         """Whether a read would return at once within `timeout` seconds (bytes have arrived, or the body has ended or
         failed), reading nothing: a caller holding something it should give back when the client stalls waits here
         rather than in a read, which waits up to the idle timeout."""
+        self._off_the_loop()
         with self._lock:
             if self._prefix or self._left == 0 or self._sock is None:
                 return True
@@ -134,6 +145,10 @@ class SocketBodyReader:
         if self._left == 0:
             self._done()
         return cast(T, received)
+
+    def _off_the_loop(self) -> None:
+        if self._loop_thread == threading.get_ident():  # e.g. a handed-on body the gateway's proxy would read
+            raise SocketBodyError("This body is read from the socket on a worker thread; the event loop cannot wait.")
 
     def interrupt(self, reason: str) -> None:
         """From any thread: the rest of the body is no longer wanted (a newer request took over its work). A read
@@ -228,6 +243,7 @@ class SocketBody:
             left,
             done=lambda: protocol.soon(protocol.socket_body_done),
             failed=lambda: protocol.soon(protocol.socket_body_failed),
+            loop_thread=threading.get_ident(),  # claimed on the event loop
         )
         protocol.reader = reader
         return reader

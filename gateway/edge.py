@@ -92,11 +92,10 @@ UNLIMITED = RateLimitDecision(allowed=True)
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, aioredis.Redis]] = weakref.WeakKeyDictionary()
 _last_warning = 0.0
 _redis_down_until: dict[str, float] = {}  # per Redis URL
-# the window's count and, on its first request, its expiry: one command and one reply (a MULTI/EXEC pipeline of
-# INCR and EXPIRE is four replies, each parsed on the event loop, which every request waits for)
-COUNT_SCRIPT = (
-    "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end return n"
-)
+# the window's count, and its expiry (set every time, so a key that lost it gets it back), in one command with one
+# reply: a MULTI/EXEC pipeline of INCR and EXPIRE is four replies, each parsed on the event loop every request waits
+# for. Needs EVAL (scripting) on the Redis server; without it every count fails like a Redis that is down.
+COUNT_SCRIPT = "local n = redis.call('INCR', KEYS[1]) redis.call('EXPIRE', KEYS[1], ARGV[1]) return n"
 REDIS_RETRY_SECONDS = 5.0  # after a failure, skip Redis this long instead of waiting on it per request
 
 

@@ -123,10 +123,18 @@ def _served(server: Server) -> dict[str, float]:
 
 
 def _both(
-    pair: Pair, case: str, headers: Headers, body: bytes, *, location: str | None = None, method: str = "PATCH"
+    pair: Pair,
+    case: str,
+    headers: Headers,
+    body: bytes,
+    *,
+    location: str | None = None,
+    method: str = "PATCH",
+    head: int = 200,
 ) -> Answer:
     """The PATCH sent to each server (to a fresh upload of its own unless `location` is given), then a HEAD on the same
-    connection; both answers must be the same on both servers. Returns the plane's answer to the PATCH."""
+    connection, which must answer `head`; both answers must be the same on both servers. Returns the plane's answer
+    to the PATCH."""
     answers: list[Answer] = []
     for server in (pair.plane, pair.django):
         path = location or _upload(server, pair.token)
@@ -137,10 +145,13 @@ def _both(
         connection = _connect(server)
         try:
             answers.append(_send(connection, method, path, [*sent, *headers], body))
+            kept = connection.sock
             # the connection serves the next request: the body was read, or thrown away, not left to be parsed
             auth = [(name, value) for name, value in headers if name == "Authorization"]
-            head = [("Tus-Resumable", "1.0.0"), ("X-Request-ID", f"plane-{case}-head"), *auth]
-            answers.append(_send(connection, "HEAD", path, head, b""))
+            asked = [("Tus-Resumable", "1.0.0"), ("X-Request-ID", f"plane-{case}-head"), *auth]
+            answers.append(_send(connection, "HEAD", path, asked, b""))
+            assert answers[-1].status == head, answers[-1]
+            assert kept is not None and connection.sock is kept  # kept alive, not closed and opened again
         finally:
             connection.close()
     plane_patch, plane_head, django_patch, django_head = answers
@@ -198,7 +209,8 @@ def test_a_chunk_the_view_refuses_gets_the_same_envelope_from_both(
 
 
 def test_an_upload_that_is_not_there_answers_404_from_both(pair: Pair) -> None:
-    answer = _both(pair, "missing", _bearer(pair), os.urandom(LENGTH // 2), location="/api/files/uploads/987654/")
+    missing = "/api/files/uploads/987654/"
+    answer = _both(pair, "missing", _bearer(pair), os.urandom(LENGTH // 2), location=missing, head=404)
     assert answer.status == 404 and json.loads(answer.body)["error"]["code"] == "NOT_FOUND"
 
 
@@ -212,7 +224,7 @@ def test_a_chunk_the_edge_refuses_gets_the_gateways_401_from_both(pair: Pair, au
     headers = [("Authorization", value.format(token=pair.token)) for value in authorization]
     before = _served(pair.plane)
     # when it is sent to both
-    answer = _both(pair, "edge", headers, os.urandom(LENGTH // 2), location="/api/files/uploads/1/")
+    answer = _both(pair, "edge", headers, os.urandom(LENGTH // 2), location="/api/files/uploads/1/", head=401)
     # then both answer the gateway's 401, which the plane gave itself
     assert answer.status == 401 and answer.headers["www-authenticate"] == 'Bearer error="invalid_token"'
     assert json.loads(answer.body)["error"]["code"] == "AUTHENTICATION_ERROR"
@@ -246,7 +258,7 @@ def test_a_chunk_over_the_rate_limit_gets_the_same_429_from_both_and_is_counted_
     # when the same chunk is sent to each server past the limit (5 and 6: the PATCH and the HEAD on the plane, 7 and
     # 8 on Django)
     headers = [*_bearer(limited), ("Upload-Offset", str(2 * len(chunk)))]
-    answer = _both(limited, "limited", headers, chunk, location=location)
+    answer = _both(limited, "limited", headers, chunk, location=location, head=429)
     # then both refuse it alike, and Redis counted each of the eight requests once
     assert answer.status == 429 and json.loads(answer.body)["error"]["code"] == "RATE_LIMIT_EXCEEDED"
     assert answer.headers["x-ratelimit-remaining"] == "0"

@@ -268,10 +268,12 @@ async def test_an_edge_that_fails_hands_the_request_to_django(
         raise RuntimeError("the edge broke")
 
     monkeypatch.setattr("config.data_plane.edge_judge", failing)
+    before = _handed_to_django()
     with caplog.at_level(logging.ERROR, logger="config.data_plane"):
         sent = await _call(gateway_plane, _scope(Reader(b"hello")))
     assert (sent[0]["status"], sent[1]["body"]) == (200, b"5")
     assert "the edge failed; handing the request to Django" in caplog.text
+    assert _handed_to_django() == before + 1
 
 
 urlpatterns.append(path("counted/", Counted.as_view()))

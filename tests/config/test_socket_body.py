@@ -105,9 +105,10 @@ def _app(
     outcomes: queue.Queue[Message], claims: queue.Queue[str]
 ) -> Callable[[Message, Receive, Send], Awaitable[None]]:
     """Claims the body when offered (after `?wait=` seconds, with `?idle=` as idle timeout) and reads it on a thread;
-    /refuse claims and answers 413 without reading; /abandon answers while its thread still reads; `?listen=1` also
-    awaits receive() while the thread reads; `?into=1` reads with readinto; `?waits=` waits that long for bytes
-    with wait_readable before reading; `?interrupt=` interrupts the reader after that many seconds."""
+    /refuse claims and answers 413 without reading; /onloop reads on the event loop (which is refused); /abandon
+    answers while its thread still reads; `?listen=1` also awaits receive() while the thread reads; `?into=1` reads
+    with readinto; `?waits=` waits that long for bytes with wait_readable before reading; `?interrupt=` interrupts
+    the reader after that many seconds."""
 
     async def app(scope: Message, receive: Receive, send: Send) -> None:
         query = dict(parse_qsl(scope["query_string"].decode()))
@@ -127,6 +128,12 @@ def _app(
             elif scope["path"] == "/refuse":
                 claims.put(scope["path"])
                 status = 413
+            elif scope["path"] == "/onloop":  # a read on the event loop's thread itself
+                try:
+                    reader.read(1024)
+                except SocketBodyError as exc:
+                    outcome["error"] = str(exc)
+                status = 400
             elif scope["path"] == "/abandon":  # answers while its thread still waits for the body
                 claims.put(scope["path"])
                 abandoned = asyncio.ensure_future(asyncio.to_thread(_timed, read, reader))
@@ -348,6 +355,24 @@ def test_an_answer_without_reading_the_claimed_body_reaches_the_client_and_the_c
 
     assert (refused.status, refused.json()) == (413, {"method": "POST", "offered": True, "claimed": True})
     assert "connection" not in refused.headers
+    assert after.json() == {"method": "GET", "offered": False, "claimed": False, **_seen(b"")}
+
+
+def test_the_event_loop_may_not_read_a_claimed_body_and_the_connection_serves_on(served: Served) -> None:
+    """A body handed on to asynchronous code (the gateway's proxy reads bodies on the loop) must not block the
+    event loop in recv() for the idle timeout: the read is refused at once, and the unread body thrown away."""
+    body = os.urandom(4 * MiB)
+    with _connect(served) as sock, sock.makefile("rb") as stream:
+        sock.sendall(_head("POST", "/onloop", len(body)))
+        _send_in_pieces(sock, body)
+        refused = _response(stream)
+        sock.sendall(_head("GET", "/after"))
+        after = _response(stream)
+
+    assert refused.status == 400
+    assert (
+        refused.json()["error"] == "This body is read from the socket on a worker thread; the event loop cannot wait."
+    )
     assert after.json() == {"method": "GET", "offered": False, "claimed": False, **_seen(b"")}
 
 

@@ -5,6 +5,7 @@ nothing for) what this process would not serve."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory
 
 from gateway.middleware import EDGE_VERDICT, EdgeJudgedMiddleware, EdgeVerdict, edge_judge
-from tests.gateway.conftest import access_token
+from tests.gateway.conftest import access_token, fresh_window
 
 pytestmark = pytest.mark.redis
 
@@ -35,12 +36,13 @@ PATH = "/api/jobs/1/"
 
 
 def _counts(client: redis.Redis, prefix: str) -> dict[str, int]:
-    """Rate-limit counters by whom they count: {'user:7': 1, 'ip:10.0.0.1': 2}."""
-    counted = {}
-    for key in client.scan_iter(match=f"{prefix}rl:*"):
-        kind, who = str(key).removeprefix(f"{prefix}rl:").split(":")[:2]
-        counted[f"{kind}:{who}"] = int(client.get(key) or 0)
-    return counted
+    """This window's rate-limit counters by whom they count: {'user:7': 1, 'ip:10.0.0.1': 2} (the tests start far
+    enough from a window's end); a counter of another window would show up under its own name."""
+    window = f":{int(time.time() // 60)}"
+    return {
+        str(key).removeprefix(f"{prefix}rl:").removesuffix(window): int(client.get(key) or 0)
+        for key in client.scan_iter(match=f"{prefix}rl:*")
+    }
 
 
 async def _judge(authorization: str, path: str = PATH) -> EdgeVerdict | None:
@@ -61,6 +63,7 @@ async def test_a_good_token_is_let_through_to_its_target_and_counted_once_agains
     routes_file: Callable[[str], Path], gateway_redis: redis.Redis, settings: Any
 ) -> None:
     routes_file(TABLE.format(target="app"))
+    await fresh_window()
     verdict = await _judge(f"Bearer {access_token(7)}")
     assert verdict is not None and not verdict.refused
     assert (verdict.caller.route.domain, verdict.caller.target, verdict.caller.identity.user_id) == ("jobs", "app", "7")
@@ -82,6 +85,7 @@ async def test_a_missing_or_bad_token_is_refused_with_the_gateways_401_and_count
 ) -> None:
     # given a request without a usable token
     routes_file(TABLE.format(target="app"))
+    await fresh_window()
     verdict = await _judge(authorization)
     # then it is refused, counted once against the address (guessing tokens is rate-limited too)
     assert verdict is not None and verdict.refused
@@ -98,6 +102,7 @@ async def test_a_caller_over_the_limit_is_refused_with_429_and_the_limit_headers
 ) -> None:
     # given a caller who has used up the two requests of the window
     routes_file(TABLE.format(target="app"))
+    await fresh_window()
     token = f"Bearer {access_token(8)}"
     assert [(await _judge(token)).refused for _ in range(2)] == [False, False]  # type: ignore[union-attr]
     # when a third comes
@@ -123,9 +128,25 @@ async def test_the_stand_in_serves_a_let_through_request_on_its_target_with_the_
     routes_file: Callable[[str], Path], gateway_redis: redis.Redis
 ) -> None:
     routes_file(TABLE.format(target="app"))
+    await fresh_window()
     response = _served(await _judge(f"Bearer {access_token(9)}"), _view)
     assert response.content == b"<module 'gateway.urlconf[tests.gateway.upstream_urls]'>"
     assert (response["X-RateLimit-Limit"], response["X-RateLimit-Remaining"]) == ("2", "1")
+
+
+async def test_without_redis_and_failing_closed_the_stand_in_answers_503(
+    routes_file: Callable[[str], Path], gateway_redis: redis.Redis, settings: Any, tmp_path: Path
+) -> None:
+    # given limits that fail closed, and a Redis nobody serves
+    routes_file(TABLE.format(target="app").replace("fail_open = true", "fail_open = false"))
+    settings.REDIS_URL = f"unix://{tmp_path}/nobody-listens.sock"
+    # when a caller with a good token is judged, then it is refused with the gateway's 503
+    response = _served(await _judge(f"Bearer {access_token(7)}"), lambda request: pytest.fail("the view was called"))
+    assert response.status_code == 503
+    assert json.loads(response.content)["error"] == {
+        "code": "SERVICE_UNAVAILABLE",
+        "message": "Rate limiting is unavailable; try again shortly.",
+    }
 
 
 def test_the_stand_in_refuses_a_request_the_edge_did_not_judge() -> None:
