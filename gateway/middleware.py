@@ -44,11 +44,11 @@ class EdgeCaller:
     async def judged(self, *, client_ip: str, limits: RateLimits) -> EdgeVerdict:
         """Counted against the rate limit: the caller's user, or their address when anonymous or refused (so
         guessing tokens is rate-limited too)."""
-        identity = ANONYMOUS if self.auth_error else self.identity
-        return EdgeVerdict(self, await rate_limit_check(identity=identity, client_ip=client_ip, limits=limits))
+        return EdgeVerdict(self, await rate_limit_check(identity=self.identity, client_ip=client_ip, limits=limits))
 
 
 def edge_caller(route: Route, *, path: str, authorization: str, client_ip: str) -> EdgeCaller:
+    """The caller as the token says (anonymous when the token is refused), and the target their canary bucket picks."""
     started = time.perf_counter()
     try:
         identity = edge_authenticate(authorization, route, path)
