@@ -246,6 +246,31 @@ def test_postgres_databases_parse_one_url_per_alias(monkeypatch: pytest.MonkeyPa
     assert not (tmp_path / "db").exists()
 
 
+def test_postgres_connections_outlive_requests_only_when_asked_and_are_then_checked_before_reuse(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for alias in ALIASES:
+        monkeypatch.setenv(f"DATABASE_URL_{alias.upper()}", f"postgres://fip:pw@db.internal:5432/{alias}")
+    monkeypatch.setenv("DATABASE_CONN_MAX_AGE", "60")
+
+    result = databases("postgres", environ.Env(), tmp_path)
+
+    for alias in ALIASES:
+        assert (result[alias]["CONN_MAX_AGE"], result[alias]["CONN_HEALTH_CHECKS"]) == (60, True)
+    assert result["node"]["CONN_MAX_AGE"] == 0  # the node's stock handler starts a thread per request
+
+
+def test_a_negative_connection_age_is_refused_naming_its_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for alias in ALIASES:
+        monkeypatch.setenv(f"DATABASE_URL_{alias.upper()}", f"postgres://fip:pw@db.internal:5432/{alias}")
+    monkeypatch.setenv("DATABASE_CONN_MAX_AGE", "-1")
+
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_CONN_MAX_AGE must be 0 or more seconds, not -1"):
+        databases("postgres", environ.Env(), tmp_path)
+
+
 @pytest.mark.parametrize("profile", ["postgres", "production"])
 def test_every_missing_database_url_is_named(profile: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     _clear_database_urls(monkeypatch)
