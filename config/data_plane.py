@@ -51,13 +51,14 @@ REQUESTS = Counter(
     "not be read from the socket, or the gateway would not serve the request in this process).",
     ["served_by"],
 )
-for _served_by in ("plane", "django"):
-    REQUESTS.labels(_served_by)
+SERVED_BY_PLANE, SERVED_BY_DJANGO = REQUESTS.labels("plane"), REQUESTS.labels("django")  # exported from the start
 
 
 class SyncCore(BaseHandler):
     """Django's synchronous request core over settings.MIDDLEWARE, with EdgeJudgedMiddleware standing in for the
     asynchronous GatewayMiddleware. Every other middleware must be able to run synchronously."""
+
+    judges_edge = False  # whether GatewayMiddleware is in the chain, so the edge must judge before the core runs
 
     def load_middleware(self, is_async: bool = False) -> None:
         if is_async:
@@ -70,7 +71,7 @@ class SyncCore(BaseHandler):
         for path in reversed(settings.MIDDLEWARE):
             middleware = import_string(path)
             if middleware is GatewayMiddleware:
-                middleware = EdgeJudgedMiddleware
+                middleware, self.judges_edge = EdgeJudgedMiddleware, True
             elif not getattr(middleware, "sync_capable", True):
                 raise ImproperlyConfigured(f"{path} cannot run synchronously, as the data plane runs it.")
             try:
@@ -98,7 +99,7 @@ class DataPlane:
         self.django = django
         self.core = SyncCore()
         self.core.load_middleware()
-        self.edge = GatewayMiddleware in (import_string(path) for path in settings.MIDDLEWARE)
+        self.edge = self.core.judges_edge
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         socket_body = scope.get("extensions", {}).get(SOCKET_BODY)
@@ -107,16 +108,16 @@ class DataPlane:
             return
         reader: SocketBodyReader | None = socket_body.claim(self.django.idle_timeout)
         if reader is None:
-            REQUESTS.labels("django").inc()
+            SERVED_BY_DJANGO.inc()
             await self.django(scope, receive, send)
             return
         try:
             verdict = await self._edge(scope)
             if verdict is None and self.edge:
-                REQUESTS.labels("django").inc()
+                SERVED_BY_DJANGO.inc()
                 await self.django.serve_claimed(scope, reader, send)
                 return
-            REQUESTS.labels("plane").inc()
+            SERVED_BY_PLANE.inc()
             async with self.django.request_thread():
                 response = await sync_to_async(self._respond, thread_sensitive=True)(scope, reader, verdict)
                 try:

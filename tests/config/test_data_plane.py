@@ -138,10 +138,8 @@ def _both(
     answers: list[Answer] = []
     for server in (pair.plane, pair.django):
         path = location or _upload(server, pair.token)
-        sent = [("Tus-Resumable", "1.0.0"), ("Upload-Offset", "0"), ("X-Request-ID", f"plane-{case}")]
-        sent = [(name, value) for name, value in sent if name not in {n for n, _ in headers}]
-        if not any(name == "Content-Type" for name, _ in headers):
-            sent.append(("Content-Type", TUS))
+        defaults = [("Tus-Resumable", "1.0.0"), ("Upload-Offset", "0"), ("X-Request-ID", f"plane-{case}")]
+        sent = [(name, value) for name, value in [*defaults, ("Content-Type", TUS)] if name not in dict(headers)]
         connection = _connect(server)
         try:
             answers.append(_send(connection, method, path, [*sent, *headers], body))

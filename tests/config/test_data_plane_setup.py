@@ -192,32 +192,33 @@ async def _call(application: Any, scope: dict[str, Any]) -> list[dict[str, Any]]
     return sent
 
 
-def _served_by_plane() -> float:
-    return REQUESTS.labels("plane")._value.get()
+def _served(by: str) -> float:
+    """fip_data_plane_requests_total{served_by=by}."""
+    return REQUESTS.labels(by)._value.get()
 
 
 async def test_the_plane_serves_a_claimed_body_between_djangos_signals_and_releases_it(
     plane: tuple[DataPlane, Signals],
 ) -> None:
     application, seen = plane
-    reader, before = Reader(b"hello"), _served_by_plane()
+    reader, before = Reader(b"hello"), _served("plane")
     # when a streamed request comes with its body offered from the socket
     sent = await _call(application, _scope(reader))
     # then the view read it on the plane, the middleware's header is on the answer, and the reader was released
     start, body = sent[0], b"".join(message.get("body", b"") for message in sent[1:])
     assert (start["status"], body) == (200, b"5")
     assert (b"X-Request-ID", b"plane-asgi-1") in start["headers"]
-    assert _served_by_plane() == before + 1 and reader.releases >= 1
+    assert _served("plane") == before + 1 and reader.releases >= 1
     # and Django's request signals were sent once each, the last after the response
     assert seen.sent == ["started", "finished"]
 
 
 async def test_a_request_whose_body_is_not_offered_is_served_by_django(plane: tuple[DataPlane, Signals]) -> None:
     application, seen = plane
-    before = _served_by_plane()
+    before = _served("plane")
     sent = await _call(application, _scope(None))
     assert (sent[0]["status"], sent[1]["body"]) == (200, b"5")
-    assert _served_by_plane() == before and seen.sent == ["started", "finished"]
+    assert _served("plane") == before and seen.sent == ["started", "finished"]
 
 
 async def test_a_cancelled_request_releases_its_body_so_its_thread_stops_reading(
@@ -247,18 +248,14 @@ def gateway_plane(settings: Any) -> DataPlane:
     return served
 
 
-def _handed_to_django() -> float:
-    return REQUESTS.labels("django")._value.get()
-
-
 async def test_a_path_no_route_claims_is_handed_to_django_with_its_claimed_body(gateway_plane: DataPlane) -> None:
     # given a streamed request on a path the route table does not claim
-    reader, before = Reader(b"hello"), _handed_to_django()
+    reader, before = Reader(b"hello"), _served("django")
     # when it comes with its body offered from the socket
     sent = await _call(gateway_plane, _scope(reader))
     # then Django's handler served it, reading the body the plane had claimed
     assert (sent[0]["status"], sent[1]["body"]) == (200, b"5")
-    assert _handed_to_django() == before + 1 and reader.releases >= 1
+    assert _served("django") == before + 1 and reader.releases >= 1
 
 
 async def test_an_edge_that_fails_hands_the_request_to_django(
@@ -268,12 +265,12 @@ async def test_an_edge_that_fails_hands_the_request_to_django(
         raise RuntimeError("the edge broke")
 
     monkeypatch.setattr("config.data_plane.edge_judge", failing)
-    before = _handed_to_django()
+    before = _served("django")
     with caplog.at_level(logging.ERROR, logger="config.data_plane"):
         sent = await _call(gateway_plane, _scope(Reader(b"hello")))
     assert (sent[0]["status"], sent[1]["body"]) == (200, b"5")
     assert "the edge failed; handing the request to Django" in caplog.text
-    assert _handed_to_django() == before + 1
+    assert _served("django") == before + 1
 
 
 urlpatterns.append(path("counted/", Counted.as_view()))

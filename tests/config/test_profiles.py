@@ -246,11 +246,16 @@ def test_postgres_databases_parse_one_url_per_alias(monkeypatch: pytest.MonkeyPa
     assert not (tmp_path / "db").exists()
 
 
-def test_postgres_connections_outlive_requests_only_when_asked_and_are_then_checked_before_reuse(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+@pytest.fixture
+def postgres_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A DATABASE_URL_<ALIAS> for every alias the postgres profile needs."""
     for alias in ALIASES:
         monkeypatch.setenv(f"DATABASE_URL_{alias.upper()}", f"postgres://fip:pw@db.internal:5432/{alias}")
+
+
+def test_postgres_connections_outlive_requests_only_when_asked_and_are_then_checked_before_reuse(
+    postgres_urls: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("DATABASE_CONN_MAX_AGE", "60")
 
     result = databases("postgres", environ.Env(), tmp_path)
@@ -261,10 +266,8 @@ def test_postgres_connections_outlive_requests_only_when_asked_and_are_then_chec
 
 
 def test_a_negative_connection_age_is_refused_naming_its_variable(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    postgres_urls: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    for alias in ALIASES:
-        monkeypatch.setenv(f"DATABASE_URL_{alias.upper()}", f"postgres://fip:pw@db.internal:5432/{alias}")
     monkeypatch.setenv("DATABASE_CONN_MAX_AGE", "-1")
 
     with pytest.raises(ImproperlyConfigured, match="DATABASE_CONN_MAX_AGE must be 0 or more seconds, not -1"):
