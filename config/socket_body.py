@@ -79,7 +79,7 @@ class SocketBodyReader:
         return self._receive(lambda sock, limit: sock.recv(limit), size, len)
 
     def readinto(self, buffer: memoryview) -> int:
-        """As `read`, into `buffer` (no bytes object per block: the tus PATCH fills storage's aligned buffers)."""
+        """As `read`, into `buffer` (no bytes object per block: the tus PATCH fills reused receive buffers)."""
         self._off_the_loop()
         if self._prefix:
             taken = min(len(buffer), len(self._prefix))

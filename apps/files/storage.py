@@ -35,8 +35,8 @@ from typing import IO, Any, Protocol
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, Storage
 
+from apps.files.appender import Appender
 from apps.files.behind import Behind, Block
-from apps.files.direct import appender_open
 from apps.files.public import StorageHealth
 
 BLOCK = 1 << 20
@@ -154,7 +154,7 @@ class LocalBackend(StorageBackend):
         self, key: str, state: dict[str, Any], blocks: Iterable[Block], *, offset: int, length: int, final: bool
     ) -> dict[str, Any]:
         try:
-            appender = appender_open(self.path(key), offset)
+            appender = Appender(self.path(key), offset)
         except FileNotFoundError as exc:  # deleted (or terminated) while this chunk was on its way
             raise StorageConflictError(f"{key} no longer exists") from exc
         with closing(appender):

@@ -232,7 +232,7 @@ _rings = threading.local()
 
 
 def _ring() -> list[memoryview]:
-    """This thread's page-aligned receive buffers, made once: mapping fresh ones for every chunk cost more in page
+    """This thread's receive buffers, made once: mapping fresh ones for every chunk cost more in page
     faults than the copies they saved. Block k's buffer is filled again for block k + RING, by when every `Behind`
     (at most DEPTH + 1 blocks behind, apps/files/behind.py) is past block k."""
     ring: list[memoryview] | None = getattr(_rings, "buffers", None)
@@ -273,7 +273,7 @@ class _Body:
             try:
                 if readinto is None:
                     block: Block = self._waited(self.stream.read, min(BLOCK, left))
-                else:  # received straight into an aligned buffer, which hashing and direct I/O read in place
+                else:  # received straight into a reused buffer, which hashing and the write read in place
                     block = self._filled(readinto, ring[turn % RING][: min(BLOCK, left)])
                     turn += 1
             except OSError as exc:  # the client went away, or its body stalled (apps/files/api/asgi.py)

@@ -1,50 +1,29 @@
-"""Appending tus chunks to local files (apps/files/direct.py) and the write-behind thread (apps/files/behind.py).
+"""Appending tus chunks to local files (apps/files/appender.py) and the write-behind thread (apps/files/behind.py).
 
-Both appenders run on the test's temporary directory (the machine's disk, which has direct I/O) and must leave
-exactly the bytes sent, whatever the chunks' alignment."""
+The appender runs on the test's temporary directory (the machine's disk) and must leave exactly the bytes sent."""
 
 from __future__ import annotations
 
 import errno
-import fcntl
-import mmap
 import os
 import signal
 import threading
 import time
-from collections.abc import Callable
-from contextlib import closing
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
-from apps.files import direct
+from apps.files import appender as appending
+from apps.files.appender import Appender
 from apps.files.behind import Behind
-from apps.files.direct import ALIGN, RUN, BufferedAppender, DirectAppender, appender_open
 
-# sizes that start and end inside blocks, span whole buffers and end exactly on a block
-ODD_CHUNKS = (1, ALIGN - 1, ALIGN + 1, RUN + 3, 2 * RUN, 100, ALIGN)
-
-
-Opener = Callable[[Path, int], "DirectAppender | BufferedAppender"]
+# sizes that start and end inside pages, span several of them and end exactly on one
+ODD_CHUNKS = (1, 4095, 4097, 1024**2 + 3, 2 * 1024**2, 100, 4096)
 
 
-def _direct(path: Path, offset: int) -> DirectAppender:
-    return DirectAppender(os.open(path, os.O_RDWR | os.O_DIRECT), path, offset)
-
-
-def _buffered(path: Path, offset: int) -> BufferedAppender:
-    return BufferedAppender(path.open("r+b"), offset)
-
-
-@pytest.fixture(params=[_direct, _buffered], ids=["direct", "buffered"])
-def opener(request: pytest.FixtureRequest) -> Opener:
-    return cast(Opener, request.param)
-
-
-def _append(opener: Opener, path: Path, offset: int, data: bytes, pieces: int = 3) -> None:
-    appender = opener(path, offset)
+def _append(path: Path, offset: int, data: bytes, pieces: int = 3) -> None:
+    appender = Appender(path, offset)
     try:
         step = max(1, len(data) // pieces)
         for start in range(0, len(data), step):
@@ -54,187 +33,128 @@ def _append(opener: Opener, path: Path, offset: int, data: bytes, pieces: int = 
         appender.close()
 
 
-def test_chunks_of_any_alignment_leave_exactly_the_bytes_sent(opener: Opener, tmp_path: Path) -> None:
+def test_chunks_of_any_size_leave_exactly_the_bytes_sent(tmp_path: Path) -> None:
     path = tmp_path / "upload"
     path.touch()
     sent = b""
 
     for size in ODD_CHUNKS:
         chunk = os.urandom(size)
-        _append(opener, path, len(sent), chunk)
+        _append(path, len(sent), chunk)
         sent += chunk
 
         assert path.stat().st_size == len(sent)
     assert path.read_bytes() == sent
 
 
-def test_aligned_views_are_written_in_place_and_the_rest_through_the_appenders_buffer(
+def test_each_blocks_write_back_starts_as_it_is_written_and_the_chunk_leaves_the_cache_once_synced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given page-aligned buffers (as an upload receives into), and a record of whose memory each direct write is from
+    # given a record of the appender's calls to the kernel
     path = tmp_path / "upload"
-    path.touch()
-    blocks = [os.urandom(RUN), os.urandom(RUN), os.urandom(ALIGN + 7)]
-    aligned = [memoryview(mmap.mmap(-1, RUN))[: len(block)] for block in blocks]
-    for view, block in zip(aligned, blocks, strict=True):
-        view[:] = block
-    written: list[str] = []
-    pwrite = os.pwrite
+    path.write_bytes(b"c" * 100)
+    calls: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(
+        appending, "_sync_file_range", lambda fd, start, size, flags: calls.append(("writeback", start, size, flags))
+    )
+    real_sync = os.fdatasync
 
-    def recorded(fd: int, data: bytes | memoryview, offset: int) -> int:
-        if isinstance(data, memoryview):  # a block going direct (the unaligned tail goes as bytes)
-            written.append("caller's" if any(data.obj is view.obj for view in aligned) else "own")
-        return pwrite(fd, data, offset)
+    def sync(fd: int) -> None:
+        calls.append(("sync",))
+        real_sync(fd)
 
-    monkeypatch.setattr(os, "pwrite", recorded)
-    # when a chunk of whole aligned views is appended at an aligned offset, then chunks that start inside a block
-    _append_views(path, 0, aligned[:2])
-    _append_views(path, 2 * RUN, [memoryview(bytearray(b"x" * 10))])
-    _append_views(path, 2 * RUN + 10, aligned[2:])
-    # then the file holds exactly the bytes; the aligned views went to the disk from the caller's memory, the rest
-    # through the appender's buffer
-    assert path.read_bytes() == blocks[0] + blocks[1] + b"x" * 10 + blocks[2]
-    assert written == ["caller's", "caller's", "own"]
-
-
-def test_a_full_disk_is_reported_as_such_and_the_appender_still_closes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # given a disk that takes nothing more
-    path = tmp_path / "upload"
-    path.touch()
-    monkeypatch.setattr(os, "pwrite", lambda fd, data, offset: 0)
-    # when whole blocks are appended from the appender's own buffer and from an aligned view
-    aligned = memoryview(mmap.mmap(-1, RUN))
-    for data in (bytes(RUN), aligned):
-        with pytest.raises(OSError) as full, closing(_direct(path, 0)) as appender:
-            appender.write(data)
-        # then it is the disk's error, not one from unmapping a buffer still in use
-        assert full.value.errno == errno.ENOSPC
-
-
-def test_a_device_with_larger_blocks_gets_the_rest_of_the_chunk_through_the_page_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # given a device with 8 KiB blocks: a direct write not on its block boundaries is refused, as the kernel does
-    path = tmp_path / "upload"
-    path.touch()
-    real_pwrite, refused = os.pwrite, []
-
-    def blocks_of_8k(fd: int, data: Any, offset: int) -> int:
-        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT and (offset % 8192 or len(data) % 8192):
-            refused.append(offset)
-            del data  # as os.pwrite keeps no reference to what it was given
-            raise OSError(errno.EINVAL, "Invalid argument")
-        return real_pwrite(fd, data, offset)
-
-    monkeypatch.setattr(os, "pwrite", blocks_of_8k)
-    monkeypatch.setattr(direct, "_refused_devices", set())
-    aligned = memoryview(mmap.mmap(-1, RUN))
-    aligned[:] = os.urandom(RUN)
-    rest = os.urandom(RUN + ALIGN + 3)
-    # when a chunk is appended from an aligned view of the caller's (direct, accepted), then through the appender's
-    # buffer (one run accepted, then 4 KiB refused at the end)
-    with closing(_direct(path, 0)) as appender:
-        appender.write(aligned)
-        appender.write(rest)
-        appender.finish(sync=True)
-    # then every byte is there, the refused write was the last one tried directly, and the next chunk on this
-    # device goes through the page cache from the start
-    assert path.read_bytes() == bytes(aligned) + rest
-    assert refused == [2 * RUN]
-    with closing(appender_open(path, path.stat().st_size)) as next_chunk:
-        assert isinstance(next_chunk, BufferedAppender)
-
-
-def test_a_refused_direct_write_that_we_misaligned_is_not_hidden(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # given an appender whose buffer is misaligned by a bug of ours, on a disk that refuses it
-    path = tmp_path / "upload"
-    path.touch()
-
-    def refuse(fd: int, data: Any, offset: int) -> int:
-        del data  # as os.pwrite keeps no reference to what it was given
-        raise OSError(errno.EINVAL, "Invalid argument")
-
-    monkeypatch.setattr(os, "pwrite", refuse)
-    with closing(_direct(path, 0)) as appender:
-        appender._position = 1  # the bug being simulated
-        # when a run is written
-        with pytest.raises(OSError) as refused:
-            appender.write(bytes(RUN))
-    # then the refusal is raised, not written around through the page cache
-    assert refused.value.errno == errno.EINVAL
-
-
-def _append_views(path: Path, offset: int, views: list[memoryview]) -> None:
-    appender = _direct(path, offset)
+    monkeypatch.setattr(os, "fdatasync", sync)
+    monkeypatch.setattr(
+        os, "posix_fadvise", lambda fd, start, size, advice: calls.append(("drop", start, size, advice))
+    )
+    # when a chunk of two blocks is appended at offset 100 and synced
+    appender = Appender(path, 100)
     try:
-        for view in views:
-            appender.write(view)
+        appender.write(b"a" * 4096)
+        appender.write(memoryview(b"b" * 10))
         appender.finish(sync=True)
     finally:
         appender.close()
+    # then each block's write-back started with its own range, and the chunk's pages were dropped only after the sync
+    assert calls == [
+        ("writeback", 100, 4096, appending.SYNC_FILE_RANGE_WRITE),
+        ("writeback", 4196, 10, appending.SYNC_FILE_RANGE_WRITE),
+        ("sync",),
+        ("drop", 100, 4106, os.POSIX_FADV_DONTNEED),
+    ]
+    assert path.read_bytes() == b"c" * 100 + b"a" * 4096 + b"b" * 10
 
 
-def test_bytes_past_the_offset_left_by_a_failed_chunk_are_cut_first(opener: Opener, tmp_path: Path) -> None:
+def test_an_unsynced_chunk_is_not_dropped_from_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a storage configured without fsync: its pages are still dirty after finish()
+    path = tmp_path / "upload"
+    path.touch()
+    dropped: list[int] = []
+    monkeypatch.setattr(os, "posix_fadvise", lambda fd, start, size, advice: dropped.append(size))
+    # when a chunk is appended without a sync
+    appender = Appender(path, 0)
+    appender.write(b"x" * 50)
+    appender.finish(sync=False)
+    appender.close()
+    # then the bytes are there and nothing was dropped (the kernel would have to write dirty pages back at once)
+    assert path.read_bytes() == b"x" * 50
+    assert dropped == []
+
+
+def test_a_full_disk_is_reported_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a disk that takes only part of a block
+    path = tmp_path / "upload"
+    path.touch()
+    monkeypatch.setattr(os, "pwrite", lambda fd, data, offset: len(data) // 2)
+    appender = Appender(path, 0)
+    # when a block is appended
+    with pytest.raises(OSError) as full:
+        appender.write(bytes(4096))
+    appender.close()
+    # then it is the disk's error, naming the file
+    assert full.value.errno == errno.ENOSPC
+    assert full.value.filename == str(path)
+
+
+def test_an_upload_file_deleted_meanwhile_is_reported_as_gone(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        Appender(tmp_path / "deleted meanwhile", 0)
+
+
+def test_bytes_past_the_offset_left_by_a_failed_chunk_are_cut_first(tmp_path: Path) -> None:
     path = tmp_path / "upload"
     committed, stale = os.urandom(5_000), os.urandom(7_000)
     path.write_bytes(committed + stale)
 
     chunk = os.urandom(300)
-    _append(opener, path, len(committed), chunk)
+    _append(path, len(committed), chunk)
 
     assert path.read_bytes() == committed + chunk
 
 
-def test_a_writer_finishing_late_never_pads_or_cuts_what_a_newer_writer_committed(
-    opener: Opener, tmp_path: Path
-) -> None:
+def test_a_writer_finishing_late_never_pads_or_cuts_what_a_newer_writer_committed(tmp_path: Path) -> None:
     """A PATCH whose lease ran out may still finish after a newer PATCH at the same offset committed more: it
     writes the same bytes of the same upload, and must write nothing else (no zero padding, no truncation)."""
     path = tmp_path / "upload"
-    committed, data = os.urandom(ALIGN + 100), os.urandom(3 * ALIGN + 7)
+    committed, data = os.urandom(4096 + 100), os.urandom(3 * 4096 + 7)
     path.write_bytes(committed)
-    stale = opener(path, len(committed))
+    stale = Appender(path, len(committed))
     stale.write(data[:50])
 
-    _append(opener, path, len(committed), data)
+    _append(path, len(committed), data)
     stale.finish(sync=True)
     stale.close()
 
     assert path.read_bytes() == committed + data
 
 
-def test_an_empty_finish_keeps_the_file_at_the_offset(opener: Opener, tmp_path: Path) -> None:
+def test_an_empty_finish_keeps_the_file_at_the_offset(tmp_path: Path) -> None:
     path = tmp_path / "upload"
-    path.write_bytes(os.urandom(ALIGN + 10))
+    path.write_bytes(os.urandom(4096 + 10))
 
-    _append(opener, path, ALIGN + 3, b"")
+    _append(path, 4096 + 3, b"")
 
-    assert path.stat().st_size == ALIGN + 3
-
-
-def test_appends_go_direct_where_the_filesystem_allows_and_through_the_page_cache_where_not(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "upload"
-    path.touch()
-    real_open = os.open
-
-    def no_direct_io(file: Path, flags: int, *args: int) -> int:  # what tmpfs on older kernels, or NFS, answer
-        if flags & os.O_DIRECT:
-            raise OSError(errno.EINVAL, "Invalid argument")
-        return real_open(file, flags, *args)
-
-    with closing(appender_open(path, 0)) as on_disk:
-        assert isinstance(on_disk, DirectAppender)
-    monkeypatch.setattr(os, "open", no_direct_io)
-    with closing(appender_open(path, 0)) as refused:
-        assert isinstance(refused, BufferedAppender)
-    with pytest.raises(FileNotFoundError):
-        appender_open(tmp_path / "deleted meanwhile", 0)
+    assert path.stat().st_size == 4096 + 3
 
 
 def test_behind_consumes_every_block_in_order_on_another_thread() -> None:

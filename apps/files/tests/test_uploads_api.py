@@ -18,7 +18,7 @@ from django.test import Client
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
-from apps.files.direct import DirectAppender
+from apps.files.appender import Appender
 from apps.files.hashing import STATE_SIZE, ResumableSha256
 from apps.files.metrics import PHASES
 from apps.files.models import DB, FileStatus, StorageAccount, UploadedFile
@@ -240,7 +240,7 @@ def test_a_chunk_received_into_reused_buffers_is_hashed_and_stored_intact_while_
     # down so that receiving runs as far ahead of them as it may
     data = os.urandom(12 * 1024**2 + 5)
     file_id = tus_create(client, OWNER, length=len(data)).json()["id"]
-    for owner, name in ((ResumableSha256, "update"), (DirectAppender, "write")):
+    for owner, name in ((ResumableSha256, "update"), (Appender, "write")):
         monkeypatch.setattr(owner, name, _lagging(getattr(owner, name)))
     # when it is appended from a body read into those buffers
     file = upload_append(file=stored(file_id), offset=0, body=io.BytesIO(data), length=len(data))

@@ -2,11 +2,11 @@
 
 A plain copy says what the disk does; an upload also moves every byte over loopback TCP and hashes it, on the same
 cores as the client sending it. This floor does that work and nothing else, in a process of its own: for every
-chunk a length header, the body received into reused aligned buffers, SHA-256 on a helper thread, O_DIRECT writes
-on the receiving thread, and once the chunk is hashed and synced (as the product has it before it commits an
-offset) a one-byte acknowledgement the client waits for. No HTTP, no authentication, no database. It is a
-reference, not a proof: a server could overlap the writes differently and come out a little ahead, but one that
-does a request's work besides stays well behind it.
+chunk a length header, the body received into reused buffers, SHA-256 on a helper thread, writes on the receiving
+thread through the product's appender (apps/files/appender.py), and once the chunk is hashed and synced (as the
+product has it before it commits an offset) a one-byte acknowledgement the client waits for. No HTTP, no
+authentication, no database. It is a reference, not a proof: a server could overlap the writes differently and come
+out a little ahead, but one that does a request's work besides stays well behind it.
 
     python -m tests.benchmarks.files.floor --receive TARGET   (prints its port, serves one connection)
 """
@@ -14,10 +14,8 @@ does a request's work besides stays well behind it.
 from __future__ import annotations
 
 import argparse
-import errno
 import hashlib
 import mmap
-import os
 import queue
 import socket
 import struct
@@ -26,14 +24,16 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
+
+from apps.files.appender import Appender
 
 BLOCK = 1024**2
 DEPTH = 4  # blocks queued for hashing, at most
 # before a buffer is refilled its previous block is DEPTH + 2 blocks old: one block is being received, DEPTH wait
 # in the queue (the newest, since it is first in, first out) and the hashing thread has moved past the one before
 BUFFERS = DEPTH + 2
-ALIGN = 4096
 RECEIVER_SECONDS = 120  # a receiver that stops answering fails the measurement instead of hanging it
 HEADER = struct.Struct("!Q")
 ROOT = Path(__file__).resolve().parents[3]
@@ -68,15 +68,6 @@ def _hash_all(waiting: queue.Queue[memoryview | None], digest: hashlib._Hash) ->
         waiting.task_done()
 
 
-def _open_direct(target: Path) -> int:
-    """O_DIRECT where the filesystem has it, as the product's local storage does (apps/files/direct.py)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    try:
-        return os.open(target, flags | os.O_DIRECT, 0o600)
-    except OSError:
-        return os.open(target, flags, 0o600)
-
-
 def receive(conn: socket.socket, target: Path) -> str:
     """Chunks until the sender closes; returns the SHA-256 of everything received."""
     digest = hashlib.sha256()
@@ -84,27 +75,24 @@ def receive(conn: socket.socket, target: Path) -> str:
     hashing = threading.Thread(target=_hash_all, args=(waiting, digest), daemon=True)
     hashing.start()
     buffers = [memoryview(mmap.mmap(-1, BLOCK)) for _ in range(BUFFERS)]
-    direct, plain = _open_direct(target), os.open(target, os.O_WRONLY)
+    target.write_bytes(b"")
     position, turn, header = 0, 0, memoryview(bytearray(HEADER.size))
     try:
         while conn.recv_into(header, HEADER.size, socket.MSG_WAITALL) == HEADER.size:
             (left,) = HEADER.unpack(header)
-            while left:
-                view = buffers[turn % BUFFERS][: min(BLOCK, left)]
-                turn += 1
-                _recv_exactly(conn, view)
-                waiting.put(view)
-                aligned = (position | len(view)) % ALIGN == 0  # else (a chunk size off 4 KiB) the page cache
-                if os.pwrite(direct if aligned else plain, view, position) != len(view):
-                    raise OSError(errno.ENOSPC, "No space left on device", str(target))
-                position += len(view)
-                left -= len(view)
-            waiting.join()  # the chunk is hashed, as the product's is before it commits
-            os.fdatasync(plain)
+            with closing(Appender(target, position)) as appender:
+                while left:
+                    view = buffers[turn % BUFFERS][: min(BLOCK, left)]
+                    turn += 1
+                    _recv_exactly(conn, view)
+                    waiting.put(view)
+                    appender.write(view)
+                    position += len(view)
+                    left -= len(view)
+                waiting.join()  # the chunk is hashed, as the product's is before it commits
+                appender.finish(sync=True)
             conn.sendall(b"k")
     finally:
-        os.close(direct)
-        os.close(plain)
         waiting.put(None)
         hashing.join()
     return digest.hexdigest()
