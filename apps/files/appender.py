@@ -20,7 +20,8 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 
 SYNC_FILE_RANGE_WRITE = 2  # start writing back dirty pages in the range; do not wait
 
@@ -28,8 +29,8 @@ SYNC_FILE_RANGE_WRITE = 2  # start writing back dirty pages in the range; do not
 def _writeback_starter() -> Callable[[int, int, int, int], int] | None:
     """libc's sync_file_range (Linux), or None where there is none."""
     try:
-        function = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):
+        function = ctypes.CDLL(None).sync_file_range
+    except (OSError, AttributeError, TypeError):  # TypeError: Windows has no process-wide symbol table
         return None
     function.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
     function.restype = ctypes.c_int
@@ -53,8 +54,9 @@ class Appender:
 
     def write(self, data: bytes | memoryview) -> None:
         size = memoryview(data).nbytes
-        if os.pwrite(self._fd, data, self._position) != size:  # a regular file writes short only when full
-            raise OSError(errno.ENOSPC, "No space left on device", str(self._path))
+        with self._named():
+            if os.pwrite(self._fd, data, self._position) != size:  # a regular file writes short only when full
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         if _sync_file_range is not None:  # a failure (a filesystem without it) leaves the sync all the work
             _sync_file_range(self._fd, self._position, size, SYNC_FILE_RANGE_WRITE)
         self._position += size
@@ -62,10 +64,22 @@ class Appender:
     def finish(self, *, sync: bool) -> None:
         if not sync:
             return
-        os.fdatasync(self._fd)  # the bytes, the file's size and the device's write cache
+        with self._named():  # write-back errors (a full disk, a quota) surface here too
+            os.fdatasync(self._fd)  # the bytes, the file's size and the device's write cache
         written = self._position - self._start
-        if written and hasattr(os, "posix_fadvise"):  # clean now, so dropped rather than written again
-            os.posix_fadvise(self._fd, self._start, written, os.POSIX_FADV_DONTNEED)
+        if written and hasattr(os, "posix_fadvise"):
+            with suppress(OSError):  # clean now, so dropped rather than kept; the chunk is stored either way
+                os.posix_fadvise(self._fd, self._start, written, os.POSIX_FADV_DONTNEED)
+
+    @contextmanager
+    def _named(self) -> Iterator[None]:
+        """The kernel's errors name no file; the upload's log and response should."""
+        try:
+            yield
+        except OSError as exc:
+            if exc.filename is not None:
+                raise
+            raise OSError(exc.errno, exc.strerror, str(self._path)) from exc
 
     def close(self) -> None:
         os.close(self._fd)

@@ -35,6 +35,13 @@ class UnsupportedMediaTypeError(ApplicationError):
     status, code = 415, "UNSUPPORTED_MEDIA_TYPE"
 
 
+class StorageFullError(ApplicationError):
+    """The storage took no more bytes (a full disk, a quota of the filesystem's): the operators' problem, not the
+    client's, and nothing of the request was kept, so it may be sent again later."""
+
+    status, code = 507, "INSUFFICIENT_STORAGE"
+
+
 class RangeNotSatisfiableError(ApplicationError):
     status, code = 416, "RANGE_NOT_SATISFIABLE"
 

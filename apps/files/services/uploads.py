@@ -12,6 +12,7 @@ offset and sends that chunk again (a partial chunk is not kept).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import mmap
@@ -29,7 +30,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.files.behind import DEPTH, Behind, Block
-from apps.files.errors import ForbiddenError, LengthRequiredError, PayloadTooLargeError, QuotaExceededError
+from apps.files.errors import (
+    ForbiddenError,
+    LengthRequiredError,
+    PayloadTooLargeError,
+    QuotaExceededError,
+    StorageFullError,
+)
 from apps.files.hashing import ResumableSha256, resumable_sha256_available
 from apps.files.metrics import CHUNK_BYTES, CHUNK_SECONDS
 from apps.files.models import DB, FileKind, FileStatus, StorageAccount, UploadedFile
@@ -364,6 +371,14 @@ def upload_append(*, file: UploadedFile, offset: int, body: Readable, length: in
         logger.warning("upload %s: %s", file.pk, exc)
         _lease_release(file.pk, token)
         raise ConflictError("This upload changed while the chunk was being stored; resume from HEAD's offset.") from exc
+    except OSError as exc:
+        _lease_release(file.pk, token)
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        logger.error("upload %s: the storage is full: %s", file.pk, exc)
+        raise StorageFullError(
+            "The server's storage is full; nothing of this chunk was kept. Send it again later from HEAD's offset."
+        ) from exc
     except BaseException:
         _lease_release(file.pk, token)
         raise

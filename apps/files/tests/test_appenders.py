@@ -7,8 +7,11 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import sys
+import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,22 +104,85 @@ def test_an_unsynced_chunk_is_not_dropped_from_the_cache(tmp_path: Path, monkeyp
     assert dropped == []
 
 
-def test_a_full_disk_is_reported_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # given a disk that takes only part of a block
+@pytest.mark.parametrize(
+    "fails",
+    [
+        ("pwrite", lambda fd, data, offset: len(data) // 2),  # a short write: the kernel's sign of a full disk
+        ("pwrite", lambda fd, data, offset: _raise(errno.ENOSPC)),
+        ("fdatasync", lambda fd: _raise(errno.EDQUOT)),  # write-back that found no room (a quota, NFS, thin disks)
+    ],
+    ids=["short write", "write refused", "sync refused"],
+)
+def test_a_full_disk_is_reported_with_the_files_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: tuple[str, Callable[..., int]]
+) -> None:
+    # given a disk that takes no more, found out while writing or while syncing
     path = tmp_path / "upload"
     path.touch()
-    monkeypatch.setattr(os, "pwrite", lambda fd, data, offset: len(data) // 2)
+    monkeypatch.setattr(os, *fails)
     appender = Appender(path, 0)
-    # when a block is appended
-    with pytest.raises(OSError) as full:
-        appender.write(bytes(4096))
-    appender.close()
+    # when a block is appended and synced
+    try:
+        with pytest.raises(OSError) as full:
+            appender.write(bytes(4096))
+            appender.finish(sync=True)
+    finally:
+        appender.close()
     # then it is the disk's error, naming the file
-    assert full.value.errno == errno.ENOSPC
+    assert full.value.errno in (errno.ENOSPC, errno.EDQUOT)
     assert full.value.filename == str(path)
 
 
+def _raise(number: int) -> int:
+    raise OSError(number, os.strerror(number))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="sync_file_range is a Linux call")
+def test_the_write_back_hint_is_the_kernels_own_call() -> None:
+    # given the libc binding the appender found, and a file with a dirty page
+    start = appending._writeback_starter()
+    assert start is not None
+    fd, name = tempfile.mkstemp()
+    try:
+        os.write(fd, b"x" * 4096)
+        # when write-back is asked for its range, and with flags the kernel does not know
+        started, refused = start(fd, 0, 4096, appending.SYNC_FILE_RANGE_WRITE), start(fd, 0, 4096, 1 << 8)
+    finally:
+        os.close(fd)
+        os.unlink(name)
+    # then the kernel took the first call, and the second one reached it too (and was refused by it)
+    assert (started, refused) == (0, -1)
+
+
+def test_without_the_hints_a_chunk_is_stored_all_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a system without sync_file_range nor posix_fadvise (macOS has neither)
+    monkeypatch.setattr(appending, "_sync_file_range", None)
+    monkeypatch.delattr(os, "posix_fadvise", raising=False)
+    path = tmp_path / "upload"
+    path.touch()
+    # when chunks are appended
+    _append(path, 0, b"a" * 5000)
+    _append(path, 5000, b"b" * 10)
+    # then every byte is there
+    assert path.read_bytes() == b"a" * 5000 + b"b" * 10
+
+
+def test_a_dropped_cache_hint_that_fails_does_not_fail_a_synced_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a kernel that refuses to drop the chunk's pages
+    monkeypatch.setattr(os, "posix_fadvise", lambda fd, start, size, advice: _raise(errno.EINVAL))
+    path = tmp_path / "upload"
+    path.touch()
+    # when a chunk is appended and synced
+    _append(path, 0, b"z" * 300)
+    # then it is stored, and finish() did not raise
+    assert path.read_bytes() == b"z" * 300
+
+
 def test_an_upload_file_deleted_meanwhile_is_reported_as_gone(tmp_path: Path) -> None:
+    # given no file where the upload's was (terminated while this chunk was on its way)
+    # when an appender is opened on it, then it says the file is gone
     with pytest.raises(FileNotFoundError):
         Appender(tmp_path / "deleted meanwhile", 0)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import threading
@@ -304,6 +305,33 @@ def test_a_patch_while_another_holds_the_upload_is_409(client: Client) -> None:
         "Another PATCH is writing to this upload; wait for it, then resume from HEAD's offset."
     )
     assert stored(file_id).upload_offset == 0
+
+
+def test_a_full_disk_is_507_and_the_chunk_can_be_sent_again_once_there_is_room(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given an upload with a first chunk stored, then a disk that takes nothing more
+    file_id = tus_create(client, OWNER, length=len(DATA)).json()["id"]
+    tus_patch(client, OWNER, file_id, offset=0, data=DATA[:100])
+    real_pwrite = os.pwrite
+
+    def full(fd: int, data: Any, offset: int) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "pwrite", full)
+    # when the next chunk is sent
+    reply = tus_patch(client, OWNER, file_id, offset=100, data=DATA[100:300])
+    # then it is refused as the server's storage problem, nothing of it counts, and the upload is not held
+    _refused(
+        reply,
+        507,
+        "INSUFFICIENT_STORAGE",
+        "The server's storage is full; nothing of this chunk was kept. Send it again later from HEAD's offset.",
+    )
+    assert stored(file_id).upload_offset == 100
+    monkeypatch.setattr(os, "pwrite", real_pwrite)
+    again = tus_patch(client, OWNER, file_id, offset=100, data=DATA[100:300])
+    assert again.status_code == 204 and again["Upload-Offset"] == "300"
 
 
 class _Held(io.BytesIO):
