@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import IO, Any, TypeVar
 
@@ -249,9 +250,9 @@ def _ring() -> list[memoryview]:
 
 
 class _Body:
-    """The request body in blocks, hashed on the way; refuses to end before the announced length. Once reading has
-    taken longer than BODY_HOLD_SECONDS it gives back the files connection if the request's end would close it
-    anyway (the commit opens another)."""
+    """The request body in blocks, hashed on the way (inside `hashed()`); refuses to end before the announced length.
+    Once reading has taken longer than BODY_HOLD_SECONDS it gives back the files connection if the request's end
+    would close it anyway (the commit opens another)."""
 
     def __init__(self, stream: Readable, length: int, hasher: ResumableSha256 | None) -> None:
         self.stream, self.length, self.hasher = stream, length, hasher
@@ -260,16 +261,30 @@ class _Body:
         self.interrupt: Callable[[str], None] | None = getattr(stream, "interrupt", None)  # from any thread
         self.waiting_since: float | None = None  # when the read (or wait for bytes) under way began
         self.reads = 0  # reads done
+        self._hashing: Behind | None = None
+
+    @contextmanager
+    def hashed(self) -> Iterator[None]:
+        """Around the storage's taking of the blocks: each block is hashed on a thread of its own, beside receiving
+        and writing, and leaving waits for the last one. The body's blocks end as soon as the last is received, so
+        the storage's sync (an ext4 journal commit on every append) runs while the hash catches up, not after it."""
+        if self.hasher is None:
+            yield
+            return
+        with Behind(self.hasher.update, name="files-sha256") as hashing:
+            self._hashing = hashing
+            try:
+                yield
+            finally:
+                self._hashing = None
 
     def __iter__(self) -> Iterator[Block]:
-        if self.hasher is None:
-            yield from self._blocks()
-            return
-        # hashed on a thread of its own, beside receiving and writing; complete once the storage has taken every block
-        with Behind(self.hasher.update, name="files-sha256") as hashing:
-            for block in self._blocks():
-                hashing.put(block)
-                yield block
+        if self.hasher is not None and self._hashing is None:
+            raise RuntimeError("a hashed body's blocks are taken inside hashed()")
+        for block in self._blocks():
+            if self._hashing is not None:
+                self._hashing.put(block)
+            yield block
 
     def _blocks(self) -> Iterator[Block]:
         left = self.length
@@ -357,14 +372,15 @@ def upload_append(*, file: UploadedFile, offset: int, body: Readable, length: in
             with _holders_lock:
                 _holders[file.pk] = chunk
         final = offset + length == file.upload_length
-        state = storage_backend().upload_append(
-            file.storage_key,
-            file.multipart,
-            chunk,
-            offset=offset,
-            length=file.upload_length,
-            final=final,
-        )
+        with chunk.hashed():
+            state = storage_backend().upload_append(
+                file.storage_key,
+                file.multipart,
+                chunk,
+                offset=offset,
+                length=file.upload_length,
+                final=final,
+            )
         stored_at = time.perf_counter()
         file = _append_commit(file, token=token, new_offset=offset + length, state=state, hasher=hasher, final=final)
     except StorageConflictError as exc:

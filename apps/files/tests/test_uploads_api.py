@@ -250,6 +250,34 @@ def test_a_chunk_received_into_reused_buffers_is_hashed_and_stored_intact_while_
     assert (media / file.storage_key).read_bytes() == data
 
 
+def test_the_chunk_is_synced_while_its_last_blocks_are_still_being_hashed(
+    client: Client, media: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given hashing that holds its last block until the storage has synced the chunk (or 5 s have passed)
+    data = os.urandom(3 * 1024**2 + 5)
+    file_id = tus_create(client, OWNER, length=len(data)).json()["id"]
+    synced, events = threading.Event(), []
+    update, finish = ResumableSha256.update, Appender.finish
+
+    def hash_block(self: ResumableSha256, block: Any) -> None:
+        if len(block) < 1024**2:  # the last, short block
+            events.append("sync came first" if synced.wait(5) else "sync waited for the hash")
+        update(self, block)
+
+    def sync(self: Appender, *, sync: bool) -> None:
+        finish(self, sync=sync)
+        synced.set()
+
+    monkeypatch.setattr(ResumableSha256, "update", hash_block)
+    monkeypatch.setattr(Appender, "finish", sync)
+    # when the chunk is appended
+    file = upload_append(file=stored(file_id), offset=0, body=io.BytesIO(data), length=len(data))
+    # then the storage synced without waiting for the hash, and the commit still waited for both
+    assert events == ["sync came first"]
+    assert file.sha256 == sha256(data)
+    assert (media / file.storage_key).read_bytes() == data
+
+
 def _lagging(method: Callable[..., None]) -> Callable[..., None]:
     def lagging(self: object, block: Any) -> None:
         time.sleep(0.01)

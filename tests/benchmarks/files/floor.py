@@ -3,8 +3,8 @@
 A plain copy says what the disk does; an upload also moves every byte over loopback TCP and hashes it, on the same
 cores as the client sending it. This floor does that work and nothing else, in a process of its own: for every
 chunk a length header, the body received into reused buffers, SHA-256 on a helper thread, writes on the receiving
-thread through the product's appender (apps/files/appender.py), and once the chunk is hashed and synced (as the
-product has it before it commits an offset) a one-byte acknowledgement the client waits for. No HTTP, no
+thread through the product's appender (apps/files/appender.py), and once the chunk is synced and then hashed (as
+the product has it before it commits an offset) a one-byte acknowledgement the client waits for. No HTTP, no
 authentication, no database. It is a reference, not a proof: a server could overlap the writes differently and come
 out a little ahead, but one that does a request's work besides stays well behind it.
 
@@ -89,8 +89,8 @@ def receive(conn: socket.socket, target: Path) -> str:
                     appender.write(view)
                     position += len(view)
                     left -= len(view)
+                appender.finish(sync=True)  # while the hash catches up, as the product syncs
                 waiting.join()  # the chunk is hashed, as the product's is before it commits
-                appender.finish(sync=True)
             conn.sendall(b"k")
     finally:
         waiting.put(None)
