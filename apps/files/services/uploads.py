@@ -266,8 +266,9 @@ class _Body:
     @contextmanager
     def hashed(self) -> Iterator[None]:
         """Around the storage's taking of the blocks: each block is hashed on a thread of its own, beside receiving
-        and writing, and leaving waits for the last one. The body's blocks end as soon as the last is received, so
-        the storage's sync (an ext4 journal commit on every append) runs while the hash catches up, not after it."""
+        and writing; leaving waits for the hash (on an error, drops what is queued). The body's blocks end as soon
+        as the last is received, so the storage's sync (an ext4 journal commit on every append) runs while the hash
+        catches up, not after it. A hash that fails after the storage has returned still stops the commit."""
         if self.hasher is None:
             yield
             return

@@ -25,6 +25,7 @@ from apps.files.metrics import PHASES
 from apps.files.models import DB, FileStatus, StorageAccount, UploadedFile
 from apps.files.services import uploads
 from apps.files.services.uploads import _lease_take, upload_append
+from apps.files.storage import BLOCK
 from apps.files.tests.helpers import (
     TUS,
     FakeUsers,
@@ -260,7 +261,7 @@ def test_the_chunk_is_synced_while_its_last_blocks_are_still_being_hashed(
     update, finish = ResumableSha256.update, Appender.finish
 
     def hash_block(self: ResumableSha256, block: Any) -> None:
-        if len(block) < 1024**2:  # the last, short block
+        if len(block) < BLOCK:  # the last, short block
             events.append("sync came first" if synced.wait(5) else "sync waited for the hash")
         update(self, block)
 
@@ -276,6 +277,37 @@ def test_the_chunk_is_synced_while_its_last_blocks_are_still_being_hashed(
     assert events == ["sync came first"]
     assert file.sha256 == sha256(data)
     assert (media / file.storage_key).read_bytes() == data
+
+
+def test_a_hash_failing_after_the_chunk_was_synced_commits_nothing_and_the_chunk_can_be_sent_again(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given hashing that fails on the chunk's last block, once the storage has synced it
+    data = os.urandom(2 * BLOCK + 5)
+    file_id = tus_create(client, OWNER, length=len(data)).json()["id"]
+    synced = threading.Event()
+    update, finish = ResumableSha256.update, Appender.finish
+
+    def hash_block(self: ResumableSha256, block: Any) -> None:
+        if len(block) < BLOCK and synced.wait(5):
+            raise MemoryError("no memory for the hash")
+        update(self, block)
+
+    def sync(self: Appender, *, sync: bool) -> None:
+        finish(self, sync=sync)
+        synced.set()
+
+    monkeypatch.setattr(ResumableSha256, "update", hash_block)
+    monkeypatch.setattr(Appender, "finish", sync)
+    # when the chunk is appended
+    with pytest.raises(MemoryError):
+        upload_append(file=stored(file_id), offset=0, body=io.BytesIO(data), length=len(data))
+    # then nothing was committed and the upload is not held, so the same chunk is stored when sent again
+    held = stored(file_id)
+    assert (held.upload_offset, held.lease_token) == (0, "")
+    monkeypatch.setattr(ResumableSha256, "update", update)
+    file = upload_append(file=held, offset=0, body=io.BytesIO(data), length=len(data))
+    assert file.upload_offset == len(data) and file.sha256 == sha256(data)
 
 
 def _lagging(method: Callable[..., None]) -> Callable[..., None]:

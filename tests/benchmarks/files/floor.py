@@ -3,8 +3,9 @@
 A plain copy says what the disk does; an upload also moves every byte over loopback TCP and hashes it, on the same
 cores as the client sending it. This floor does that work and nothing else, in a process of its own: for every
 chunk a length header, the body received into reused buffers, SHA-256 on a helper thread, writes on the receiving
-thread through the product's appender (apps/files/appender.py), and once the chunk is synced and then hashed (as
-the product has it before it commits an offset) a one-byte acknowledgement the client waits for. No HTTP, no
+thread through the product's appender (apps/files/appender.py), and once the chunk is synced and hashed (the sync
+running while the hash catches up, as the product has it before it commits an offset) a one-byte acknowledgement
+the client waits for. No HTTP, no
 authentication, no database. It is a reference, not a proof: a server could overlap the writes differently and come
 out a little ahead, but one that does a request's work besides stays well behind it.
 
