@@ -254,23 +254,13 @@ def test_a_chunk_received_into_reused_buffers_is_hashed_and_stored_intact_while_
 def test_the_chunk_is_synced_while_its_last_blocks_are_still_being_hashed(
     client: Client, media: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given hashing that holds its last block until the storage has synced the chunk (or 5 s have passed)
-    data = os.urandom(3 * 1024**2 + 5)
+    # given hashing that holds the chunk's last block until the storage has synced it (or 5 s have passed)
+    data = os.urandom(3 * BLOCK + 5)
     file_id = tus_create(client, OWNER, length=len(data)).json()["id"]
-    synced, events = threading.Event(), []
-    update, finish = ResumableSha256.update, Appender.finish
-
-    def hash_block(self: ResumableSha256, block: Any) -> None:
-        if len(block) < BLOCK:  # the last, short block
-            events.append("sync came first" if synced.wait(5) else "sync waited for the hash")
-        update(self, block)
-
-    def sync(self: Appender, *, sync: bool) -> None:
-        finish(self, sync=sync)
-        synced.set()
-
-    monkeypatch.setattr(ResumableSha256, "update", hash_block)
-    monkeypatch.setattr(Appender, "finish", sync)
+    synced, events = _synced(monkeypatch), []
+    _before_last_hashed(
+        monkeypatch, lambda: events.append("sync came first" if synced.wait(5) else "sync waited for the hash")
+    )
     # when the chunk is appended
     file = upload_append(file=stored(file_id), offset=0, body=io.BytesIO(data), length=len(data))
     # then the storage synced without waiting for the hash, and the commit still waited for both
@@ -285,20 +275,13 @@ def test_a_hash_failing_after_the_chunk_was_synced_commits_nothing_and_the_chunk
     # given hashing that fails on the chunk's last block, once the storage has synced it
     data = os.urandom(2 * BLOCK + 5)
     file_id = tus_create(client, OWNER, length=len(data)).json()["id"]
-    synced = threading.Event()
-    update, finish = ResumableSha256.update, Appender.finish
+    synced, update = _synced(monkeypatch), ResumableSha256.update
 
-    def hash_block(self: ResumableSha256, block: Any) -> None:
-        if len(block) < BLOCK and synced.wait(5):
+    def fail() -> None:
+        if synced.wait(5):
             raise MemoryError("no memory for the hash")
-        update(self, block)
 
-    def sync(self: Appender, *, sync: bool) -> None:
-        finish(self, sync=sync)
-        synced.set()
-
-    monkeypatch.setattr(ResumableSha256, "update", hash_block)
-    monkeypatch.setattr(Appender, "finish", sync)
+    _before_last_hashed(monkeypatch, fail)
     # when the chunk is appended
     with pytest.raises(MemoryError):
         upload_append(file=stored(file_id), offset=0, body=io.BytesIO(data), length=len(data))
@@ -308,6 +291,30 @@ def test_a_hash_failing_after_the_chunk_was_synced_commits_nothing_and_the_chunk
     monkeypatch.setattr(ResumableSha256, "update", update)
     file = upload_append(file=held, offset=0, body=io.BytesIO(data), length=len(data))
     assert file.upload_offset == len(data) and file.sha256 == sha256(data)
+
+
+def _synced(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Set each time the storage has synced a chunk."""
+    synced, finish = threading.Event(), Appender.finish
+
+    def sync(self: Appender, *, sync: bool) -> None:
+        finish(self, sync=sync)
+        synced.set()
+
+    monkeypatch.setattr(Appender, "finish", sync)
+    return synced
+
+
+def _before_last_hashed(monkeypatch: pytest.MonkeyPatch, act: Callable[[], None]) -> None:
+    """`act()` on the hashing thread before it hashes a chunk's last (short) block."""
+    update = ResumableSha256.update
+
+    def hash_block(self: ResumableSha256, block: Any) -> None:
+        if len(block) < BLOCK:
+            act()
+        update(self, block)
+
+    monkeypatch.setattr(ResumableSha256, "update", hash_block)
 
 
 def _lagging(method: Callable[..., None]) -> Callable[..., None]:
