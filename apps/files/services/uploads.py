@@ -240,9 +240,9 @@ _rings = threading.local()
 
 
 def _ring() -> list[memoryview]:
-    """This thread's receive buffers, made once: mapping fresh ones for every chunk cost more in page
-    faults than the copies they saved. Block k's buffer is filled again for block k + RING, by when every `Behind`
-    (at most DEPTH + 1 blocks behind, apps/files/behind.py) is past block k."""
+    """This thread's receive buffers, made once: mapping fresh ones for every chunk cost more in page faults than
+    the copies they saved. Block k's buffer is filled again for block k + RING, by when every `Behind` (at most
+    DEPTH + 1 blocks behind, apps/files/behind.py) is past block k."""
     ring: list[memoryview] | None = getattr(_rings, "buffers", None)
     if ring is None:
         ring = _rings.buffers = [memoryview(mmap.mmap(-1, BLOCK)) for _ in range(RING)]
