@@ -11,9 +11,9 @@ from prometheus_client import Counter, Histogram
 PHASES = ("lease", "store", "commit")
 CHUNK_SECONDS = Histogram(
     "fip_upload_chunk_seconds",
-    "Parts of a stored tus chunk: lease (taking the upload), store (receiving, hashing and storing the body: written "
-    "and synced locally, or sent as S3 parts), commit (the new offset and hash state; for the last chunk also "
-    "queueing the file's validation).",
+    "Parts of a stored tus chunk: lease (taking the upload, and loading it when one statement does both), store "
+    "(receiving, hashing and storing the body: written and synced locally, or sent as S3 parts), commit (the new "
+    "offset and hash state; for the last chunk also queueing the file's validation).",
     ["phase"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )

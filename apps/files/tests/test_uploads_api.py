@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from django.db import connections
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
@@ -27,6 +28,7 @@ from apps.files.services import uploads
 from apps.files.services.uploads import _lease_take, upload_append
 from apps.files.storage import BLOCK
 from apps.files.tests.helpers import (
+    CHUNK_TYPE,
     TUS,
     FakeUsers,
     auth,
@@ -707,6 +709,65 @@ def test_another_users_upload_is_404_for_head_patch_and_delete(client: Client) -
     assert (head.status_code, patch.status_code, delete.status_code) == (404, 404, 404)
     assert patch.json()["error"] == error("NOT_FOUND", "No such file.")
     assert stored(file_id).upload_offset == 0
+
+
+@pytest.mark.parametrize("role", ["researcher", "admin"], ids=["by the owner", "by an admin"])
+def test_a_chunk_is_leased_by_one_statement_that_loads_its_upload(client: Client, role: str) -> None:
+    # given an upload of the owner's, one chunk in
+    file_id = tus_create(client, OWNER, length=len(DATA)).json()["id"]
+    tus_patch(client, OWNER, file_id, offset=0, data=DATA[:1000])
+    sender = OWNER if role == "researcher" else OTHER
+    headers = {**TUS, **auth(sender, role=role), "Upload-Offset": "1000"}
+    # when the next chunk is sent
+    with CaptureQueriesContext(connections[DB]) as queries, files_commits():
+        reply = client.generic(
+            "PATCH", f"/api/files/uploads/{file_id}/", DATA[1000:5000], content_type=CHUNK_TYPE, headers=headers
+        )
+    # then the upload's row was read only by the update that leased it, and written once more by the commit
+    table = UploadedFile._meta.db_table
+    statements = [query["sql"] for query in queries.captured_queries if table in query["sql"]]
+    assert (reply.status_code, reply["Upload-Offset"]) == (204, "5000")
+    assert [sql.split()[0] for sql in statements] == ["UPDATE", "UPDATE"]
+    assert "RETURNING" in statements[0] and "RETURNING" not in statements[1]
+    assert (stored(file_id).upload_offset, stored(file_id).lease_token) == (5000, "")
+
+
+def test_another_users_chunk_takes_no_lease_so_the_owners_goes_through(client: Client) -> None:
+    file_id = tus_create(client, OWNER, length=len(DATA)).json()["id"]
+
+    refused = tus_patch(client, OTHER, file_id, offset=0, data=DATA[:100])
+    accepted = tus_patch(client, OWNER, file_id, offset=0, data=DATA[:100])
+
+    _refused(refused, 404, "NOT_FOUND", "No such file.")
+    assert (accepted.status_code, accepted["Upload-Offset"]) == (204, "100")
+
+
+def test_an_upload_being_validated_takes_no_more_bytes_even_short_of_its_length(client: Client) -> None:
+    file_id = tus_create(client, OWNER, length=len(DATA)).json()["id"]
+    tus_patch(client, OWNER, file_id, offset=0, data=DATA[:100])
+    UploadedFile.objects.using(DB).filter(pk=file_id).update(status=FileStatus.VALIDATING)
+
+    reply = tus_patch(client, OWNER, file_id, offset=100, data=DATA[100:200])
+
+    _refused(reply, 409, "CONFLICT", "This upload is complete; no more bytes are accepted.")
+    assert (stored(file_id).upload_offset, stored(file_id).lease_token) == (100, "")
+
+
+def test_offsets_and_ids_past_64_bits_are_answered_as_any_wrong_offset_or_id(client: Client) -> None:
+    file_id = tus_create(client, OWNER, length=len(DATA)).json()["id"]
+
+    offset = tus_patch(client, OWNER, file_id, offset=2**63, data=b"x")
+    upload = tus_patch(client, OWNER, 10**20, offset=0, data=b"x")
+
+    _refused(
+        offset,
+        409,
+        "CONFLICT",
+        f"Upload-Offset {2**63} does not match the upload's offset 0; ask for the offset with HEAD and resume from "
+        "there.",
+        {"offset": 0},
+    )
+    _refused(upload, 404, "NOT_FOUND", "No such file.")
 
 
 def test_an_expired_upload_takes_no_more_bytes(client: Client) -> None:
